@@ -1,0 +1,1 @@
+//! Consumer groups for stateless consumers.

@@ -1,0 +1,1 @@
+//! Partition log storage engine (synchronous, no HTTP or tokio types).

@@ -1,0 +1,1 @@
+//! Wire types shared by the Wharf broker and its clients.
