@@ -1,0 +1,228 @@
+//! The one place where errors become HTTP statuses and JSON error bodies.
+//!
+//! Every module below the API returns its own typed error; handlers convert them into
+//! [`ApiError`] with `?`, and [`ApiError::status`] / [`ApiError::code`] decide what the client
+//! sees. Codes are stable snake_case strings: clients branch on them, so renaming one is a
+//! breaking change.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use wharf_proto::api::{ErrorBody, ErrorDetail};
+
+use crate::config::Action;
+use crate::meta::MetaError;
+use crate::storage::StorageError;
+use crate::topic::TopicError;
+
+/// An error on its way to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("token {token_name} may not {action:?} on {resource}")]
+    Forbidden {
+        token_name: String,
+        action: Action,
+        resource: String,
+    },
+    #[error("unknown topic {topic}")]
+    UnknownTopic { topic: String },
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition { topic: String, partition: u32 },
+    #[error("no route for {method} {path}")]
+    UnknownRoute { method: String, path: String },
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("topic {topic} already exists")]
+    TopicExists { topic: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body is larger than the limit of {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: u64 },
+    #[error(
+        "record of {record_bytes} bytes is larger than the topic's max_record_bytes ({limit_bytes})"
+    )]
+    RecordTooLarge { record_bytes: u64, limit_bytes: u64 },
+    #[error(
+        "offset {requested} is out of range: log start {log_start_offset}, high watermark {high_watermark}"
+    )]
+    OffsetOutOfRange {
+        requested: u64,
+        log_start_offset: u64,
+        high_watermark: u64,
+    },
+    #[error("unsupported {what}: {value}")]
+    UnsupportedMediaType { what: &'static str, value: String },
+    #[error("the broker is shutting down")]
+    ShuttingDown,
+    #[error("disk full: {detail}")]
+    DiskFull { detail: String },
+    #[error("storage corruption: {detail}")]
+    Corruption { detail: String },
+    #[error("internal error: {detail}")]
+    Internal { detail: String },
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::UnknownTopic { .. }
+            | Self::UnknownPartition { .. }
+            | Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TopicExists { .. } | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } | Self::RecordTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::OffsetOutOfRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ShuttingDown | Self::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Corruption { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::UnknownTopic { .. } => "unknown_topic",
+            Self::UnknownPartition { .. } => "unknown_partition",
+            Self::UnknownRoute { .. } => "unknown_route",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::TopicExists { .. } => "topic_exists",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::RecordTooLarge { .. } => "record_too_large",
+            Self::OffsetOutOfRange { .. } => "offset_out_of_range",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::ShuttingDown => "shutting_down",
+            Self::DiskFull { .. } => "disk_full",
+            Self::Corruption { .. } => "corruption",
+            Self::Internal { .. } => "internal",
+        }
+    }
+
+    /// Whether the same request may succeed later.
+    pub fn retriable(&self) -> bool {
+        matches!(
+            self,
+            Self::ShuttingDown | Self::DiskFull { .. } | Self::Internal { .. }
+        )
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::OffsetOutOfRange {
+                requested,
+                log_start_offset,
+                high_watermark,
+            } => Some(json!({
+                "requested": requested,
+                "log_start_offset": log_start_offset,
+                "high_watermark": high_watermark,
+            })),
+            Self::PayloadTooLarge { limit_bytes } => Some(json!({ "limit_bytes": limit_bytes })),
+            Self::RecordTooLarge {
+                record_bytes,
+                limit_bytes,
+            } => Some(json!({ "record_bytes": record_bytes, "limit_bytes": limit_bytes })),
+            _ => None,
+        }
+    }
+
+    /// The error as it appears in a body (also per record in produce results).
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            retriable: self.retriable(),
+            details: self.details(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: self.detail(),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::OffsetOutOfRange {
+                requested,
+                log_start,
+                high_watermark,
+            } => Self::OffsetOutOfRange {
+                requested,
+                log_start_offset: log_start,
+                high_watermark,
+            },
+            StorageError::BatchTooLarge {
+                batch_bytes,
+                max_bytes,
+            } => Self::RecordTooLarge {
+                record_bytes: batch_bytes,
+                limit_bytes: max_bytes,
+            },
+            StorageError::EmptyBatch => Self::bad_request("empty_batch", "no records to append"),
+            StorageError::DiskFull { detail } => Self::DiskFull { detail },
+            StorageError::Corruption { detail } => Self::Corruption { detail },
+            StorageError::Io { detail } => Self::Internal { detail },
+        }
+    }
+}
+
+impl From<MetaError> for ApiError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Corruption { .. } => Self::Corruption {
+                detail: e.to_string(),
+            },
+            MetaError::Store { .. } => Self::Internal {
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<TopicError> for ApiError {
+    fn from(e: TopicError) -> Self {
+        match e {
+            TopicError::InvalidName { .. } => {
+                Self::bad_request("invalid_topic_name", e.to_string())
+            }
+            TopicError::InvalidConfig { .. } => {
+                Self::bad_request("invalid_topic_config", e.to_string())
+            }
+            TopicError::PartitionsCannotShrink { .. } => {
+                Self::bad_request("partitions_cannot_shrink", e.to_string())
+            }
+            TopicError::Exists { name } => Self::TopicExists { topic: name },
+            TopicError::Unknown { name } => Self::UnknownTopic { topic: name },
+            TopicError::Storage(s) => s.into(),
+            TopicError::Meta(m) => m.into(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Request parsing that answers with JSON errors: bodies (size limit, gzip/zstd), queries and
+//! path parameters. axum's own extractors answer rejections in plain text, which would break
+//! the "every failure is a JSON error" rule.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Query string parsed into `T`, with a JSON 400 on failure.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Q(v))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// Path parameters parsed into `T`, with a JSON 400 on failure.
+#[derive(Debug)]
+pub struct P<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| P(v))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Reads a whole request body of at most `limit` bytes, decompressing gzip or zstd (the limit
+/// applies to the decompressed size too, so a small bomb cannot inflate past it).
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge { limit_bytes: limit };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        return Err(too_large());
+    }
+
+    let mut stream = body.into_data_stream();
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut total: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
+        })?;
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(too_large());
+        }
+        // Keep a single-chunk body as is instead of copying it.
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk),
+            None => rest.extend_from_slice(&chunk),
+            Some(f) => {
+                rest.extend_from_slice(&f);
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let raw = first.unwrap_or_else(|| rest.freeze());
+
+    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| {
+        v.to_str()
+            .unwrap_or("<non-ascii>")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(raw),
+        Some("gzip") | Some("x-gzip") => {
+            decompress(flate2::read::GzDecoder::new(raw.as_ref()), limit, "gzip")
+        }
+        Some("zstd") => {
+            let decoder = zstd::stream::read::Decoder::new(raw.as_ref()).map_err(|e| {
+                ApiError::bad_request("invalid_encoding", format!("bad zstd body: {e}"))
+            })?;
+            decompress(decoder, limit, "zstd")
+        }
+        Some(other) => Err(ApiError::UnsupportedMediaType {
+            what: "content-encoding",
+            value: other.to_owned(),
+        }),
+    }
+}
+
+fn decompress(reader: impl Read, limit: u64, name: &str) -> Result<Bytes, ApiError> {
+    let mut out = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request("invalid_encoding", format!("bad {name} body: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Accepts JSON bodies. `curl -d` sends `application/x-www-form-urlencoded` and some tools send
+/// `text/plain`; both are read as JSON rather than refused, since the body is what matters.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let value = value.to_str().unwrap_or("").to_ascii_lowercase();
+    let mime = value.split(';').next().unwrap_or("").trim();
+    match mime {
+        "" | "application/json" | "application/x-www-form-urlencoded" | "text/plain" => Ok(()),
+        m if m.ends_with("+json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType {
+            what: "content-type",
+            value: mime.to_owned(),
+        }),
+    }
+}
+
+/// Parses a JSON body into `T`, naming the problem in a 400.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
+}

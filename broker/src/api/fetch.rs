@@ -1,0 +1,351 @@
+//! Plain reads without a group: `GET .../partitions/{p}/records` (with long poll) and
+//! `GET .../partitions/{p}/offsets`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use tokio::time::Instant;
+use wharf_proto::api::{ErrorBody, FetchResponse, OffsetLookup};
+
+use super::error::ApiError;
+use super::extract::{P, Q};
+use crate::config::Action;
+use crate::metrics::TopicLabels;
+use crate::partition::Partition;
+use crate::server::Broker;
+use crate::storage::{ReadBatch, Record};
+
+/// Most records one fetch may ask for.
+pub const MAX_FETCH_RECORDS: usize = 100_000;
+/// Most bytes one fetch may ask for.
+pub const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Query of a fetch.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FetchQuery {
+    /// First offset to return.
+    pub offset: u64,
+    /// Most records to return (default 500, at most 100 000).
+    pub max_records: Option<usize>,
+    /// Most encoded bytes to return (default 1 MiB, at most 64 MiB); at least one record
+    /// is returned if one exists, however large.
+    pub max_bytes: Option<usize>,
+    /// Long poll: wait up to this long for `min_bytes` to be available (default 0).
+    pub wait_ms: Option<u64>,
+    /// Answer as soon as this many bytes are available (default 1).
+    pub min_bytes: Option<usize>,
+}
+
+/// Checked fetch budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub max_records: usize,
+    pub max_bytes: usize,
+    pub wait: Duration,
+    pub min_bytes: usize,
+}
+
+impl Budget {
+    /// Validates the budgets of a fetch or poll request.
+    pub fn new(
+        max_records: Option<usize>,
+        max_bytes: Option<usize>,
+        wait_ms: Option<u64>,
+        min_bytes: Option<usize>,
+        max_wait_ms: u64,
+    ) -> Result<Self, ApiError> {
+        let max_records = max_records.unwrap_or(500);
+        if max_records == 0 || max_records > MAX_FETCH_RECORDS {
+            return Err(ApiError::bad_request(
+                "invalid_max_records",
+                format!("max_records must be between 1 and {MAX_FETCH_RECORDS}"),
+            ));
+        }
+        let max_bytes = max_bytes.unwrap_or(1024 * 1024);
+        if max_bytes == 0 || max_bytes > MAX_FETCH_BYTES {
+            return Err(ApiError::bad_request(
+                "invalid_max_bytes",
+                format!("max_bytes must be between 1 and {MAX_FETCH_BYTES}"),
+            ));
+        }
+        let wait_ms = wait_ms.unwrap_or(0);
+        if wait_ms > max_wait_ms {
+            return Err(ApiError::bad_request(
+                "invalid_wait_ms",
+                format!("wait_ms must be at most {max_wait_ms}"),
+            ));
+        }
+        let min_bytes = min_bytes.unwrap_or(1);
+        if min_bytes == 0 || min_bytes > max_bytes {
+            return Err(ApiError::bad_request(
+                "invalid_min_bytes",
+                "min_bytes must be between 1 and max_bytes",
+            ));
+        }
+        Ok(Self {
+            max_records,
+            max_bytes,
+            wait: Duration::from_millis(wait_ms),
+            min_bytes,
+        })
+    }
+}
+
+pub(crate) fn find_partition(
+    broker: &Broker,
+    topic: &str,
+    partition: u32,
+) -> Result<Arc<Partition>, ApiError> {
+    let t = broker
+        .topics
+        .get(topic)
+        .ok_or_else(|| ApiError::UnknownTopic {
+            topic: topic.to_owned(),
+        })?;
+    t.partition(partition)
+        .ok_or_else(|| ApiError::UnknownPartition {
+            topic: topic.to_owned(),
+            partition,
+        })
+}
+
+/// Reads from `offset`, long-polling until `min_bytes` are there or the wait ends. Never spins:
+/// between reads it sleeps on the partition's high-watermark channel.
+pub async fn read_with_wait(
+    broker: &Broker,
+    partition: &Partition,
+    offset: u64,
+    budget: Budget,
+) -> Result<ReadBatch, ApiError> {
+    let deadline = Instant::now() + budget.wait;
+    let mut stopping = broker.stopping.clone();
+    loop {
+        let batch = partition
+            .read(offset, budget.max_records, budget.max_bytes)
+            .await?;
+        let enough =
+            batch.bytes as usize >= budget.min_bytes || batch.records.len() >= budget.max_records;
+        if enough || Instant::now() >= deadline || broker.is_stopping() {
+            return Ok(batch);
+        }
+        // Wait for the high watermark to move past what we have seen.
+        let seen = batch.high_watermark.max(offset);
+        if !partition.wait_beyond(seen, deadline, &mut stopping).await {
+            return partition
+                .read(offset, budget.max_records, budget.max_bytes)
+                .await
+                .map_err(ApiError::from);
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/topics/{topic}/partitions/{partition}/records",
+    params(("topic" = String, Path), ("partition" = u32, Path), FetchQuery),
+    responses(
+        (status = 200, body = FetchResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 416, description = "Offset below the log start or above the high watermark", body = ErrorBody),
+    )
+)]
+pub async fn fetch(
+    State(broker): State<Arc<Broker>>,
+    P((topic, partition)): P<(String, u32)>,
+    Q(query): Q<FetchQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    broker.auth.authorize(&headers, Action::Consume, &topic)?;
+    let budget = Budget::new(
+        query.max_records,
+        query.max_bytes,
+        query.wait_ms,
+        query.min_bytes,
+        broker.config.max_wait_ms,
+    )?;
+    let p = find_partition(&broker, &topic, partition)?;
+    let batch = read_with_wait(&broker, &p, query.offset, budget).await?;
+
+    let labels = TopicLabels { topic };
+    broker
+        .metrics
+        .records_fetched
+        .get_or_create(&labels)
+        .inc_by(batch.records.len() as u64);
+    broker
+        .metrics
+        .bytes_fetched
+        .get_or_create(&labels)
+        .inc_by(batch.bytes);
+
+    let mut out = Vec::with_capacity(batch.bytes as usize + 64 * batch.records.len() + 128);
+    out.extend_from_slice(b"{\"records\":");
+    write_records_json(&mut out, &batch.records);
+    write!(
+        out,
+        ",\"next_offset\":{},\"high_watermark\":{},\"log_start_offset\":{}}}",
+        batch.next_offset, batch.high_watermark, batch.log_start_offset
+    )
+    .expect("writing to a Vec cannot fail");
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// Writes records as a JSON array, embedding JSON values as they are stored (they were
+/// validated and compacted when produced) instead of parsing and re-serializing them.
+pub fn write_records_json(out: &mut Vec<u8>, records: &[Record]) {
+    out.push(b'[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write!(
+            out,
+            "{{\"offset\":{},\"timestamp\":{}",
+            r.offset, r.timestamp_ms
+        )
+        .expect("writing to a Vec cannot fail");
+        if let Some(key) = &r.key {
+            match std::str::from_utf8(key) {
+                Ok(text) => {
+                    out.extend_from_slice(b",\"key\":");
+                    serde_json::to_writer(&mut *out, text).expect("string serializes");
+                }
+                Err(_) => {
+                    out.extend_from_slice(b",\"key_b64\":\"");
+                    out.extend_from_slice(B64.encode(key).as_bytes());
+                    out.push(b'"');
+                }
+            }
+        }
+        match (r.value_is_json, std::str::from_utf8(&r.value)) {
+            (true, Ok(text)) if !text.is_empty() => {
+                out.extend_from_slice(b",\"value\":");
+                out.extend_from_slice(text.as_bytes());
+            }
+            _ => {
+                out.extend_from_slice(b",\"value_b64\":\"");
+                out.extend_from_slice(B64.encode(&r.value).as_bytes());
+                out.push(b'"');
+            }
+        }
+        out.extend_from_slice(b",\"headers\":{");
+        for (j, h) in r.headers.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, &h.key).expect("string serializes");
+            out.push(b':');
+            serde_json::to_writer(&mut *out, &String::from_utf8_lossy(&h.value))
+                .expect("string serializes");
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b']');
+}
+
+/// Query of an offset lookup.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetsQuery {
+    /// `earliest`, `latest`, or a timestamp in ms (first offset at or after it).
+    pub at: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/topics/{topic}/partitions/{partition}/offsets",
+    params(("topic" = String, Path), ("partition" = u32, Path), OffsetsQuery),
+    responses((status = 200, body = OffsetLookup), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn offsets(
+    State(broker): State<Arc<Broker>>,
+    P((topic, partition)): P<(String, u32)>,
+    Q(query): Q<OffsetsQuery>,
+    headers: HeaderMap,
+) -> Result<axum::Json<OffsetLookup>, ApiError> {
+    broker.auth.authorize(&headers, Action::Consume, &topic)?;
+    let p = find_partition(&broker, &topic, partition)?;
+    let bounds = p.offsets();
+    let offset = match query.at.as_str() {
+        "earliest" => Some(bounds.log_start_offset),
+        "latest" => Some(bounds.high_watermark),
+        other => {
+            let ts: i64 = other.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_at",
+                    format!("`at` must be earliest, latest or a timestamp in ms, got {other:?}"),
+                )
+            })?;
+            if ts < 0 {
+                return Err(ApiError::bad_request(
+                    "invalid_at",
+                    "timestamps are not negative",
+                ));
+            }
+            p.offset_for_timestamp(ts).await?
+        }
+    };
+    let bounds = p.offsets();
+    Ok(axum::Json(OffsetLookup {
+        partition,
+        offset,
+        log_start_offset: bounds.log_start_offset,
+        high_watermark: bounds.high_watermark,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Bytes, Header};
+
+    #[test]
+    fn records_json_round_trips_through_the_wire_types() {
+        let records = vec![
+            Record {
+                offset: 3,
+                timestamp_ms: 9,
+                key: Some(Bytes::from_static(b"k\"1")),
+                value: Bytes::from_static(br#"{"a":[1,2]}"#),
+                headers: vec![Header {
+                    key: "trace".into(),
+                    value: Bytes::from_static(b"x"),
+                }],
+                value_is_json: true,
+            },
+            Record {
+                offset: 4,
+                timestamp_ms: 10,
+                key: Some(Bytes::from_static(&[0xff, 0x00])),
+                value: Bytes::from_static(&[1, 2, 3]),
+                headers: vec![],
+                value_is_json: false,
+            },
+        ];
+        let mut out = Vec::new();
+        write_records_json(&mut out, &records);
+        let parsed: Vec<wharf_proto::api::FetchedRecord> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(parsed[0].key.as_deref(), Some("k\"1"));
+        assert_eq!(parsed[0].value.as_ref().unwrap().get(), r#"{"a":[1,2]}"#);
+        assert_eq!(parsed[0].headers["trace"], "x");
+        assert_eq!(parsed[1].key_b64.as_deref(), Some("/wA="));
+        assert_eq!(parsed[1].value_b64.as_deref(), Some("AQID"));
+    }
+
+    #[test]
+    fn budgets_outside_their_ranges_are_refused() {
+        assert!(Budget::new(None, None, None, None, 1000).is_ok());
+        assert!(Budget::new(Some(0), None, None, None, 1000).is_err());
+        assert!(Budget::new(None, Some(MAX_FETCH_BYTES + 1), None, None, 1000).is_err());
+        assert!(Budget::new(None, None, Some(1001), None, 1000).is_err());
+        assert!(Budget::new(None, Some(10), None, Some(11), 1000).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! The HTTP API v1: the only module that knows HTTP.
+//!
+//! - [`error`]: [`error::ApiError`], the single mapping from errors to statuses and JSON bodies.
+//! - [`extract`]: body/query/path parsing that fails with JSON errors.
+//! - [`auth`]: bearer tokens with per-topic-pattern rights.
+//! - [`topics`], [`produce`], [`fetch`], [`ops`]: the routes.
+//!
+//! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod fetch;
+pub mod ops;
+pub mod produce;
+pub mod topics;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+
+use crate::metrics::HttpLabels;
+use crate::server::Broker;
+use error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Wharf HTTP API",
+        version = "1",
+        description = "Serverless event gateway: topics, produce, fetch, consumer groups"
+    ),
+    paths(
+        topics::create_topic,
+        topics::list_topics,
+        topics::describe_topic,
+        topics::patch_topic,
+        topics::delete_topic,
+        produce::produce,
+        fetch::fetch,
+        fetch::offsets,
+        ops::health,
+        ops::ready,
+        ops::metrics,
+        ops::openapi,
+    ),
+    components(schemas(
+        wharf_proto::api::ErrorBody,
+        wharf_proto::api::ErrorDetail,
+        wharf_proto::api::CreateTopic,
+        wharf_proto::api::PatchTopic,
+        wharf_proto::api::TopicDescription,
+        wharf_proto::api::PartitionState,
+        wharf_proto::api::TopicList,
+        wharf_proto::api::ProduceRequest,
+        wharf_proto::api::ProduceRecord,
+        wharf_proto::api::ProduceResponse,
+        wharf_proto::api::ProduceResult,
+        wharf_proto::api::FetchResponse,
+        wharf_proto::api::FetchedRecord,
+        wharf_proto::api::OffsetLookup,
+    ))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document generated from the handlers' annotations.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Builds the router over a broker.
+pub fn router(broker: Arc<Broker>) -> Router {
+    Router::new()
+        .route(
+            "/v1/topics",
+            post(topics::create_topic).get(topics::list_topics),
+        )
+        .route(
+            "/v1/topics/{topic}",
+            get(topics::describe_topic)
+                .patch(topics::patch_topic)
+                .delete(topics::delete_topic),
+        )
+        .route("/v1/topics/{topic}/records", post(produce::produce))
+        .route(
+            "/v1/topics/{topic}/partitions/{partition}/records",
+            get(fetch::fetch),
+        )
+        .route(
+            "/v1/topics/{topic}/partitions/{partition}/offsets",
+            get(fetch::offsets),
+        )
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/openapi.json", get(ops::openapi))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&broker),
+            count_requests,
+        ))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(broker)
+}
+
+async fn count_requests(State(broker): State<Arc<Broker>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    broker
+        .metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::UnknownRoute {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "handler panicked".to_owned());
+    ApiError::Internal { detail }.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_covers_every_route() {
+        let doc = openapi_document();
+        let json = serde_json::to_value(&doc).unwrap();
+        let paths = json["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/v1/topics", "post"),
+            ("/v1/topics", "get"),
+            ("/v1/topics/{topic}", "get"),
+            ("/v1/topics/{topic}", "patch"),
+            ("/v1/topics/{topic}", "delete"),
+            ("/v1/topics/{topic}/records", "post"),
+            ("/v1/topics/{topic}/partitions/{partition}/records", "get"),
+            ("/v1/topics/{topic}/partitions/{partition}/offsets", "get"),
+            ("/health", "get"),
+            ("/ready", "get"),
+            ("/metrics", "get"),
+            ("/v1/openapi.json", "get"),
+        ] {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path} missing from the OpenAPI document"
+            );
+        }
+    }
+}

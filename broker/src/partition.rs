@@ -1,0 +1,138 @@
+//! The async facade over one partition's synchronous storage.
+//!
+//! Storage calls block (file I/O, fsync), so they run on tokio's blocking pool and never on the
+//! reactor. The facade also owns the partition's high-watermark channel: every append publishes
+//! the new high watermark, and long polls wait on it instead of re-reading in a loop.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::storage::{
+    Appended, Durability, NewRecord, PartitionOffsets, PartitionStore, ReadBatch, Retention,
+    RetentionApplied, StorageError,
+};
+
+/// One partition of a topic.
+#[derive(Debug)]
+pub struct Partition {
+    pub id: u32,
+    store: Arc<dyn PartitionStore>,
+    high_watermark: watch::Sender<u64>,
+    /// The topic-wide "something was appended" counter, for waits across partitions.
+    topic_appends: watch::Sender<u64>,
+}
+
+/// Completes once `flag` is true (or its sender is gone). The borrowed value is dropped inside,
+/// so callers' futures stay `Send`.
+pub async fn until_true(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|v| *v).await.map(|_| ());
+}
+
+/// Runs a blocking storage call off the reactor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
+        Err(StorageError::Io {
+            detail: format!("storage task failed: {join}"),
+        })
+    })
+}
+
+impl Partition {
+    pub fn new(id: u32, store: Arc<dyn PartitionStore>, topic_appends: watch::Sender<u64>) -> Self {
+        let (high_watermark, _) = watch::channel(store.offsets().high_watermark);
+        Self {
+            id,
+            store,
+            high_watermark,
+            topic_appends,
+        }
+    }
+
+    /// Appends one batch and publishes the new high watermark.
+    pub async fn append(
+        &self,
+        records: Vec<NewRecord>,
+        durability: Durability,
+    ) -> Result<Appended, StorageError> {
+        let store = Arc::clone(&self.store);
+        let appended = blocking(move || store.append(&records, durability)).await?;
+        let next = appended.last_offset + 1;
+        // Concurrent appends may publish out of order; the watermark only moves forward.
+        self.high_watermark.send_if_modified(|hw| {
+            if next > *hw {
+                *hw = next;
+                true
+            } else {
+                false
+            }
+        });
+        self.topic_appends.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(appended)
+    }
+
+    /// Reads whole records from `offset` within the budgets.
+    pub async fn read(
+        &self,
+        offset: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, StorageError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.read(offset, max_records, max_bytes)).await
+    }
+
+    /// Waits until the high watermark passes `offset`, the deadline passes, or `cancel` fires.
+    /// Returns whether data is there.
+    pub async fn wait_beyond(
+        &self,
+        offset: u64,
+        deadline: Instant,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let mut rx = self.high_watermark.subscribe();
+        let beyond = async move { rx.wait_for(|hw| *hw > offset).await.is_ok() };
+        tokio::select! {
+            ready = beyond => ready,
+            () = tokio::time::sleep_until(deadline) => false,
+            () = until_true(cancel) => false,
+        }
+    }
+
+    /// First offset at or after a timestamp.
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>, StorageError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.offset_for_timestamp(timestamp_ms)).await
+    }
+
+    pub fn offsets(&self) -> PartitionOffsets {
+        self.store.offsets()
+    }
+
+    pub fn set_retention(&self, retention: Retention) {
+        self.store.set_retention(retention);
+    }
+
+    /// The log start offset retention would move to now, if any.
+    pub fn retention_target(&self, now_ms: i64) -> Option<u64> {
+        self.store.retention_target(now_ms)
+    }
+
+    /// Deletes whole segments below `offset`.
+    pub async fn delete_before(&self, offset: u64) -> Result<RetentionApplied, StorageError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.delete_before(offset)).await
+    }
+
+    /// Makes every append durable.
+    pub async fn sync(&self) -> Result<(), StorageError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.sync()).await
+    }
+}

@@ -1,0 +1,384 @@
+//! Assembling and running the broker: open storage and metadata, serve HTTP until shutdown,
+//! then drain, fsync and close within a bounded time.
+
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::auth::Auth;
+use crate::api::error::ApiError;
+use crate::config::BrokerConfig;
+use crate::meta::{MetaError, MetaStore};
+use crate::metrics::Metrics;
+use crate::storage::StorageError;
+use crate::storage::disk::DiskBackend;
+use crate::topic::{Topic, TopicError, TopicRules, Topics};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Why the broker could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("data directory {path} is in use by another broker")]
+    DataDirLocked { path: std::path::PathBuf },
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("http server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("startup task failed: {0}")]
+    Startup(String),
+}
+
+/// Per-key async locks, so two requests with the same idempotency key never run at once.
+#[derive(Debug, Default)]
+pub struct KeyLocks {
+    map: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Holds a [`KeyLocks`] key; forgets the key when no one else waits for it.
+#[derive(Debug)]
+pub struct KeyGuard<'a> {
+    locks: &'a KeyLocks,
+    key: String,
+    mutex: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl KeyLocks {
+    pub async fn lock(&self, key: &str) -> KeyGuard<'_> {
+        let mutex = {
+            let mut map = self.map.lock().expect("key locks");
+            Arc::clone(map.entry(key.to_owned()).or_default())
+        };
+        let guard = Arc::clone(&mutex).lock_owned().await;
+        KeyGuard {
+            locks: self,
+            key: key.to_owned(),
+            mutex,
+            guard: Some(guard),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.lock().expect("key locks").len()
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.locks.map.lock().expect("key locks");
+        // Two references left (the map's and ours) means nobody else is waiting.
+        if Arc::strong_count(&self.mutex) <= 2 {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub topics: Topics,
+    pub meta: MetaStore,
+    pub metrics: Metrics,
+    pub auth: Auth,
+    pub key_locks: KeyLocks,
+    /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
+    pub stopping: watch::Receiver<bool>,
+    /// Held for the broker's lifetime: one broker per data directory.
+    _lock: std::fs::File,
+}
+
+impl Broker {
+    /// Opens the data directory (blocking).
+    pub fn open(config: BrokerConfig, stopping: watch::Receiver<bool>) -> Result<Self, RunError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| RunError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let lock_path = dir.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| RunError::DataDir {
+                path: lock_path.clone(),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(RunError::DataDirLocked { path: dir });
+        }
+
+        let meta = MetaStore::open(&dir)?;
+        let backend = Arc::new(DiskBackend::new(dir.join("topics"), config.fsync)?);
+        let rules = TopicRules {
+            defaults: config.topic_defaults.clone(),
+            max_partitions: config.max_partitions_per_topic,
+            enforce_naming: config.enforce_topic_naming,
+        };
+        let topics = Topics::open(meta.clone(), backend, rules)?;
+        Ok(Self {
+            auth: Auth::new(&config.auth),
+            config,
+            topics,
+            meta,
+            metrics: Metrics::new(),
+            key_locks: KeyLocks::default(),
+            stopping,
+            _lock: lock,
+        })
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// The topic to produce to, created with the defaults if `auto_create_topics` is on.
+    pub async fn topic_for_produce(&self, name: &str) -> Result<Arc<Topic>, ApiError> {
+        if let Some(topic) = self.topics.get(name) {
+            return Ok(topic);
+        }
+        if !self.config.auto_create_topics {
+            return Err(ApiError::UnknownTopic {
+                topic: name.to_owned(),
+            });
+        }
+        let req = wharf_proto::api::CreateTopic {
+            name: name.to_owned(),
+            partitions: self.config.topic_defaults.partitions,
+            retention_ms: None,
+            retention_bytes: None,
+            segment_bytes: None,
+            max_record_bytes: None,
+        };
+        match self.topics.create(req, now_ms()).await {
+            Ok(topic) => Ok(topic),
+            // Another request created it first.
+            Err(TopicError::Exists { .. }) => self.topics.get(name).ok_or(ApiError::UnknownTopic {
+                topic: name.to_owned(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One retention pass over every partition.
+    pub async fn apply_retention(&self) {
+        let now = now_ms();
+        for topic in self.topics.list() {
+            for p in topic.partitions() {
+                let Some(target) = p.retention_target(now) else {
+                    continue;
+                };
+                match p.delete_before(target).await {
+                    Ok(done) if !done.deleted_ranges.is_empty() => tracing::info!(
+                        topic = %topic.name,
+                        partition = p.id,
+                        segments = done.deleted_ranges.len(),
+                        bytes = done.deleted_bytes,
+                        log_start_offset = done.log_start_offset,
+                        "retention deleted segments"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = p.id, error = %e, "retention failed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets idempotency records older than the window.
+    pub async fn expire_idempotency(&self) {
+        let window = i64::try_from(self.config.idempotency.window_ms).unwrap_or(i64::MAX);
+        let meta = self.meta.clone();
+        let cutoff = now_ms().saturating_sub(window);
+        match tokio::task::spawn_blocking(move || meta.expire_idempotency(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(removed = n, "expired idempotency records"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "idempotency expiry failed"),
+            Err(e) => tracing::warn!(error = %e, "idempotency expiry task failed"),
+        }
+    }
+}
+
+/// Runs `f` every `period` until `stopping` turns true.
+fn spawn_periodic<F, Fut>(
+    broker: &Arc<Broker>,
+    period: Duration,
+    f: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Arc<Broker>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let broker = Arc::clone(broker);
+    let mut stopping = broker.stopping.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => f(Arc::clone(&broker)).await,
+                () = crate::partition::until_true(&mut stopping) => return,
+            }
+        }
+    })
+}
+
+/// Serves the broker on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish (long polls end early), fsyncs every partition and returns.
+/// The whole stop takes at most `shutdown_timeout_ms` (plus the final fsync).
+pub async fn run(
+    listener: TcpListener,
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
+    let retention_period = Duration::from_millis(config.retention_check_interval_ms);
+    let fsync = config.fsync;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config, stop_rx))
+        .await
+        .map_err(|e| RunError::Startup(e.to_string()))??;
+    let broker = Arc::new(broker);
+
+    let addr = listener.local_addr().map_err(RunError::Serve)?;
+    tracing::info!(
+        addr = %addr,
+        data_dir = %broker.config.data_dir.display(),
+        topics = broker.topics.list().len(),
+        fsync = ?fsync,
+        auth = broker.auth.enabled(),
+        "listening"
+    );
+
+    let retention = spawn_periodic(&broker, retention_period, |b| async move {
+        b.apply_retention().await;
+    });
+    let expiry = spawn_periodic(&broker, Duration::from_secs(60), |b| async move {
+        b.expire_idempotency().await;
+    });
+
+    let app = crate::api::router(Arc::clone(&broker));
+    let mut server_stop = broker.stopping.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            crate::partition::until_true(&mut server_stop).await;
+        })
+        .into_future();
+    let mut server = tokio::spawn(server);
+
+    let early = tokio::select! {
+        () = shutdown => None,
+        result = &mut server => Some(result),
+    };
+    let _ = stop_tx.send(true);
+    let served = match early {
+        Some(result) => result,
+        None => {
+            tracing::info!(
+                timeout_ms = shutdown_timeout.as_millis() as u64,
+                "shutting down"
+            );
+            match tokio::time::timeout(shutdown_timeout, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish in time; closing anyway");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    retention.abort();
+    expiry.abort();
+
+    let started = std::time::Instant::now();
+    let synced = broker.topics.sync_all().await;
+    broker
+        .metrics
+        .fsync_seconds
+        .observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        sync_ms = started.elapsed().as_millis() as u64,
+        ok = synced.is_ok(),
+        "stopped"
+    );
+    synced?;
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(RunError::Serve(e)),
+        Err(join) => Err(RunError::Startup(join.to_string())),
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn key_locks_serialize_one_key_and_forget_it_afterwards() {
+        let locks = Arc::new(KeyLocks::default());
+        let first = locks.lock("k").await;
+        let l2 = Arc::clone(&locks);
+        let waiter = tokio::spawn(async move {
+            let _g = l2.lock("k").await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiter.is_finished(),
+            "second holder must wait for the first"
+        );
+        let other = locks.lock("other").await;
+        drop(first);
+        waiter.await.unwrap();
+        drop(other);
+        assert_eq!(locks.len(), 0);
+    }
+}

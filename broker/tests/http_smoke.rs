@@ -1,0 +1,41 @@
+//! The basic produce → fetch path on the real binary.
+mod common;
+
+use common::{Api, BrokerProcess, assert_error};
+use serde_json::json;
+
+#[test]
+fn produced_records_come_back_from_fetch_with_kafka_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let api = Api::new(&broker.url);
+    api.create_topic("orders", 50);
+
+    let (status, body) = api.produce(
+        "orders",
+        json!([
+            {"key": "foobar", "value": {"id": 42, "sku": "A-1"}, "headers": {"trace-id": "abc"}},
+            {"key_b64": "AAE=", "value_b64": "aGVsbG8=", "partition": 2, "timestamp": 1732240000000i64},
+        ]),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Kafka's DefaultPartitioner puts "foobar" on partition 16 of 50.
+    assert_eq!(body["results"][0]["partition"], 16);
+    assert_eq!(body["results"][0]["offset"], 0);
+    assert_eq!(body["results"][1]["partition"], 2);
+    assert_eq!(body["results"][1]["timestamp"], 1732240000000i64);
+
+    let records = api.fetch_all("orders", 16);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["key"], "foobar");
+    assert_eq!(records[0]["value"], json!({"id": 42, "sku": "A-1"}));
+    assert_eq!(records[0]["headers"]["trace-id"], "abc");
+    let records = api.fetch_all("orders", 2);
+    assert_eq!(records[0]["key_b64"], "AAE=");
+    assert_eq!(records[0]["value_b64"], "aGVsbG8=");
+
+    let (status, body) = api.fetch("orders", 2, "offset=5");
+    assert_error(status, &body, 416, "offset_out_of_range");
+    assert_eq!(body["error"]["details"]["high_watermark"], 1);
+    assert_eq!(body["error"]["details"]["log_start_offset"], 0);
+}
