@@ -10,6 +10,9 @@
 //! - [`store`]: the durable offset store ([`OffsetStore`], [`RedbOffsetStore`]).
 //! - [`types`] (re-exported here): limits, requests, views and outcomes; [`error`]: one error enum
 //!   per operation family.
+//! - `tests` (unit tests against the real redb file store, including a SIGKILL of a committing
+//!   child process) and `simulation` (proptest of random joins, heartbeats, polls, leaves, lapses,
+//!   commits and restarts on a simulated clock; `PROPTEST_CASES` sets the case count).
 //!
 //! # Decisions
 //! - **One topic per group at a time.** A join naming another topic while members are live is
@@ -67,6 +70,8 @@ mod state;
 pub mod store;
 pub mod types;
 
+#[cfg(test)]
+mod simulation;
 #[cfg(test)]
 mod tests;
 

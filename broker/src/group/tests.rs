@@ -79,6 +79,12 @@ fn committed(c: &mut Coordinator, now: u64, group: &str) -> Vec<(u32, u64)> {
         .collect()
 }
 
+/// The HTTP layer keeps the coordinator in a `Mutex` shared across tokio tasks.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Coordinator>();
+};
+
 #[test]
 fn one_member_owns_all_partitions() {
     let f = Fixture::new();
