@@ -556,7 +556,7 @@ mod tests {
         let file = dir.path().join("broker.toml");
         std::fs::write(
             &file,
-            "max_wait_ms = 1000\n[topic_defaults]\nretention_ms = 5000\nsegment_bytes = 4096\n",
+            "max_wait_ms = 1000\n[topic_defaults]\nretention_ms = 5000\nsegment_bytes = 4096\nmax_record_bytes = 1024\n",
         )
         .unwrap();
         let overrides = Overrides {

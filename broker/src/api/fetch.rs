@@ -214,11 +214,11 @@ pub fn write_records_json(out: &mut Vec<u8>, records: &[Record]) {
         .expect("writing to a Vec cannot fail");
         if let Some(key) = &r.key {
             match std::str::from_utf8(key) {
-                Ok(text) => {
+                Ok(text) if !text.chars().any(char::is_control) => {
                     out.extend_from_slice(b",\"key\":");
                     serde_json::to_writer(&mut *out, text).expect("string serializes");
                 }
-                Err(_) => {
+                _ => {
                     out.extend_from_slice(b",\"key_b64\":\"");
                     out.extend_from_slice(B64.encode(key).as_bytes());
                     out.push(b'"');

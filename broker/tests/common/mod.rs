@@ -40,7 +40,7 @@ impl BrokerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in std::env::vars() {
+        for (k, _) in std::env::vars() {
             if k.starts_with("WHARF_") {
                 cmd.env_remove(k);
             }
@@ -161,7 +161,11 @@ impl Api {
         api
     }
 
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
         let rb = self.http.request(method, format!("{}{}", self.base, path));
         match &self.token {
             Some(t) => rb.bearer_auth(t),
@@ -232,8 +236,11 @@ impl Api {
         let mut out = Vec::new();
         let mut offset = 0u64;
         loop {
-            let (status, body) =
-                self.fetch(topic, partition, &format!("offset={offset}&max_records=10000"));
+            let (status, body) = self.fetch(
+                topic,
+                partition,
+                &format!("offset={offset}&max_records=10000"),
+            );
             assert_eq!(status, 200, "{body}");
             let records = body["records"].as_array().unwrap().clone();
             if records.is_empty() {

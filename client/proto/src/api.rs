@@ -191,8 +191,8 @@ pub struct ProduceResult {
 // ---------------------------------------------------------------------------------------------
 // Fetch
 
-/// A fetched record. Keys and values come back the way they went in: `key` when the key is
-/// UTF-8 text, else `key_b64`; `value` when it was produced as JSON, else `value_b64`.
+/// A fetched record. `key` when the key is printable UTF-8 text (no control characters), else
+/// `key_b64`; `value` when the value was produced as JSON, else `value_b64`.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct FetchedRecord {
