@@ -259,3 +259,222 @@ mod tests {
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Consumer groups
+
+/// Where a member starts on a partition that has no committed offset.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AutoOffsetReset {
+    /// From the log start.
+    #[default]
+    Earliest,
+    /// From the high watermark (only new records).
+    Latest,
+}
+
+/// `POST /v1/groups/{group}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JoinGroup {
+    pub topic: String,
+    /// Re-join as this member (idempotent while its lease is live); generated if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// Lease length; heartbeat, poll and commit renew it. Default 30 000 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    /// Default `earliest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_offset_reset: Option<AutoOffsetReset>,
+}
+
+/// One partition a member owns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupAssignment {
+    pub partition: u32,
+    /// Ownership epoch: commits must carry it.
+    pub epoch: u64,
+    pub committed_offset: Option<u64>,
+    /// Where the next poll reads from, when known.
+    pub position: Option<u64>,
+}
+
+/// Answer to join and heartbeat: the member and what it owns now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MemberState {
+    pub group: String,
+    pub member_id: String,
+    pub topic: String,
+    /// Milliseconds since the Unix epoch.
+    pub lease_expires_at: u64,
+    pub assignments: Vec<GroupAssignment>,
+}
+
+/// `POST /v1/groups/{group}/members/{member}/poll`; every field optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PollRequest {
+    /// Most records in total across partitions (default 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_records: Option<usize>,
+    /// Most bytes in total (default 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<usize>,
+    /// Long poll across all owned partitions (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+/// A record delivered to a group member.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PolledRecord {
+    pub topic: String,
+    pub partition: u32,
+    /// The epoch to commit this record's offset with.
+    pub epoch: u64,
+    #[serde(flatten)]
+    pub record: FetchedRecord,
+}
+
+/// Per-partition state after a poll.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PolledPartition {
+    pub partition: u32,
+    pub epoch: u64,
+    /// Next offset this member will read (commit it to mark everything before as done).
+    pub position: u64,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+}
+
+/// Answer to a poll.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PollResponse {
+    pub member_id: String,
+    pub topic: String,
+    pub lease_expires_at: u64,
+    pub records: Vec<PolledRecord>,
+    pub partitions: Vec<PolledPartition>,
+}
+
+/// One offset to commit: the next offset to consume, as in Kafka.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OffsetCommit {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub epoch: u64,
+}
+
+/// `POST /v1/groups/{group}/offsets`: all or nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    pub member_id: String,
+    pub offsets: Vec<OffsetCommit>,
+}
+
+/// Answer to a commit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CommitResponse {
+    pub committed: Vec<OffsetCommit>,
+    pub lease_expires_at: u64,
+}
+
+/// A partition offset pair.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartitionOffset {
+    pub partition: u32,
+    pub offset: u64,
+}
+
+/// Target of an offset reset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ResetTarget {
+    /// Every partition to its log start.
+    Earliest,
+    /// Every partition to its high watermark.
+    Latest,
+    /// Every partition to its first offset at or after this timestamp (ms).
+    Timestamp(i64),
+    /// Explicit offsets.
+    Offsets(Vec<PartitionOffset>),
+}
+
+/// `PUT /v1/groups/{group}/offsets`, refused while a member is live:
+/// `{"topic":"t","to":"earliest"}`, `{"topic":"t","to":{"timestamp":1732240000000}}`,
+/// `{"topic":"t","to":{"offsets":[{"partition":0,"offset":5}]}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetOffsets {
+    pub topic: String,
+    pub to: ResetTarget,
+}
+
+/// One group in `GET /v1/groups`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupSummary {
+    pub group: String,
+    pub topic: Option<String>,
+    pub members: usize,
+}
+
+/// `GET /v1/groups`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupList {
+    pub groups: Vec<GroupSummary>,
+}
+
+/// A live member in a group description.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupMember {
+    pub member_id: String,
+    pub lease_expires_at: u64,
+    pub partitions: Vec<u32>,
+}
+
+/// One partition of a group description.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupPartition {
+    pub topic: String,
+    pub partition: u32,
+    pub owner: Option<String>,
+    pub epoch: Option<u64>,
+    pub committed_offset: Option<u64>,
+    pub high_watermark: u64,
+    /// High watermark minus committed offset (minus log start when nothing is committed).
+    pub lag: u64,
+}
+
+/// `GET /v1/groups/{group}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GroupDescription {
+    pub group: String,
+    pub topic: Option<String>,
+    pub members: Vec<GroupMember>,
+    pub partitions: Vec<GroupPartition>,
+}
