@@ -1,5 +1,5 @@
 //! Log throughput: appends of 100-byte records in batches of 1, 100 and 1,000 under each
-//! durability policy (one appender, plus group commit with 4 concurrent appenders), and
+//! durability policy (one appender, plus group commit with 4 and 16 concurrent appenders), and
 //! sequential reads. Reports records/s and bytes/s (on-disk batch bytes).
 //!
 //! `cargo bench -p wharf-broker --bench log_append` (set `WHARF_BENCH_DIR` to put the log on a
@@ -83,13 +83,12 @@ fn append(c: &mut Criterion) {
         g.finish();
     }
 
-    // Group commit is meant for concurrent producers: 4 appenders share fdatasyncs.
-    let mut g = c.benchmark_group("append_4_threads/GroupCommit");
+    // Group commit is meant for concurrent producers: N appenders share fdatasyncs.
+    let mut g = c.benchmark_group("append_concurrent/GroupCommit");
     g.warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(10);
-    const THREADS: u64 = 4;
-    for batch in [1usize, 100, 1000] {
+    for (threads, batch) in [(4u64, 1usize), (4, 100), (4, 1000), (16, 1000)] {
         let dir = bench_dir();
         let (log, _) = Log::open(dir.path(), config(FsyncPolicy::GroupCommit)).unwrap();
         let log = Arc::new(log);
@@ -99,13 +98,14 @@ fn append(c: &mut Criterion) {
             elements: batch as u64,
             bytes: batch_bytes,
         });
-        g.bench_function(BenchmarkId::new("batch", batch), |b| {
+        let id = BenchmarkId::new(format!("{threads}_threads/batch"), batch);
+        g.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 trim(&log);
                 let start = Instant::now();
                 std::thread::scope(|s| {
-                    for t in 0..THREADS {
-                        let n = iters / THREADS + u64::from(t < iters % THREADS);
+                    for t in 0..threads {
+                        let n = iters / threads + u64::from(t < iters % threads);
                         let (log, recs) = (&log, &recs);
                         s.spawn(move || {
                             for _ in 0..n {
