@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::Region;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -194,6 +194,18 @@ impl S3BlobStore {
     /// Creates the bucket if this account does not own it yet (used by local stacks and tests;
     /// production buckets come from the SAM template).
     pub async fn ensure_bucket(&self) -> Result<EnsureBucketOutcome, BlobError> {
+        // Ask first: in us-east-1, CreateBucket on a bucket we own answers 200 as if it were new.
+        match self
+            .client
+            .head_bucket()
+            .bucket(&self.config.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(EnsureBucketOutcome { created: false }),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {}
+            Err(err) => return Err(self.s3_error("HeadBucket", String::new(), err)),
+        }
         let mut request = self.client.create_bucket().bucket(&self.config.bucket);
         // us-east-1 is the one region that rejects an explicit location constraint.
         if self.region != "us-east-1" {
@@ -475,14 +487,22 @@ impl BlobStore for S3BlobStore {
                         .unwrap_or(0),
                     content_type: output.content_type,
                 }),
-                // HEAD has no body, so S3 cannot say *what* is missing: tell a missing bucket
-                // (misconfiguration) apart from a missing key by the error code when present.
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_not_found() && e.code() != Some("NoSuchBucket")) =>
-                {
-                    Err(self.not_found(key))
+                // A HEAD response has no body, so a 404 does not say whether the key or the
+                // bucket is missing. Ask about the bucket (only on this rare path) so that a
+                // misconfigured bucket is never reported as a missing object.
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                    match self
+                        .client
+                        .head_bucket()
+                        .bucket(&self.config.bucket)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Err(self.not_found(key)),
+                        Err(bucket_err) => {
+                            Err(self.s3_error("HeadObject (bucket check)", object_key, bucket_err))
+                        }
+                    }
                 }
                 Err(err) => Err(self.s3_error("HeadObject", object_key, err)),
             }
