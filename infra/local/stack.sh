@@ -113,6 +113,10 @@ healthy() {
   curl -fsS --max-time 2 "$endpoint/_localstack/health" 2>/dev/null
 }
 
+port_in_use() {
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
 # The pid from the pid file if that process is still our LocalStack (guards against pid reuse).
 our_pid() {
   [[ -f "$pid_file" ]] || return 1
@@ -172,18 +176,22 @@ from botocore.config import Config
 endpoint, bucket = sys.argv[1], sys.argv[2]
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+# Ask first: in us-east-1, CreateBucket on an owned bucket answers 200 as if it were new.
 try:
+    s3.head_bucket(Bucket=bucket)
+    print(f"[stack] bucket {bucket} exists", file=sys.stderr)
+except s3.exceptions.ClientError as err:
+    if err.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+        raise
     s3.create_bucket(Bucket=bucket)
     print(f"[stack] created bucket {bucket}", file=sys.stderr)
-except s3.exceptions.BucketAlreadyOwnedByYou:
-    print(f"[stack] bucket {bucket} already exists", file=sys.stderr)
 PY
 }
 
 # --- subcommands ---------------------------------------------------------------------------------
 
 cmd_up() {
-  local health missing
+  local health missing pid
   if health="$(healthy)"; then
     missing="$(missing_services "$health")"
     [[ -z "$missing" ]] ||
@@ -199,6 +207,9 @@ cmd_up() {
   fi
   if pid="$(our_pid)"; then
     die "LocalStack (pid $pid) is running but does not answer on $endpoint; run '$0 down' first"
+  fi
+  if port_in_use; then
+    die "port $port on $host is taken by something that is not a healthy LocalStack (WHARF_LOCALSTACK_PORT picks another)"
   fi
 
   installed || cmd_install
