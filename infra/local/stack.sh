@@ -72,6 +72,7 @@ ensure_venv() {
   local digest marker="$venv/.wharf-install"
   digest="$(marker_digest "$*")"
   if [[ -f "$marker" && "$(cat "$marker")" == "$digest" ]]; then
+    say "${venv#"$here/"} is up to date"
     return 0
   fi
   local started=$SECONDS
@@ -109,8 +110,14 @@ installed() {
 
 # --- process helpers -----------------------------------------------------------------------------
 
+# Prints the health document if LocalStack answers. Python rather than curl: a fresh Debian has
+# python3 (needed anyway) but not necessarily curl.
 healthy() {
-  curl -fsS --max-time 2 "$endpoint/_localstack/health" 2>/dev/null
+  "$python" - "$endpoint/_localstack/health" 2>/dev/null <<'PY'
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+    sys.stdout.write(response.read().decode())
+PY
 }
 
 port_in_use() {

@@ -239,6 +239,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Values above this are hashed on tokio's blocking pool: SHA-256 of a few MiB takes
+/// milliseconds, which would stall every other task on the worker thread.
+const INLINE_DIGEST_MAX_BYTES: usize = 1024 * 1024;
+
+async fn sha256_hex_off_runtime(bytes: &Bytes) -> String {
+    if bytes.len() <= INLINE_DIGEST_MAX_BYTES {
+        return sha256_hex(bytes);
+    }
+    let shared = bytes.clone(); // reference count, not a copy
+    match tokio::task::spawn_blocking(move || sha256_hex(&shared)).await {
+        Ok(digest) => digest,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        // Only when the runtime is shutting down: hashing here is still correct.
+        Err(_) => sha256_hex(bytes),
+    }
+}
+
 /// Uploads `value` under a fresh key for `topic` and returns the pointer to produce instead.
 /// An empty `content_type` becomes [`DEFAULT_CONTENT_TYPE`].
 pub async fn offload<S: BlobStore + ?Sized>(
@@ -256,7 +273,7 @@ pub async fn offload<S: BlobStore + ?Sized>(
     };
     let key = object_key(prefix, topic, OffsetDateTime::now_utc(), Uuid::new_v4());
     let size = value.len() as u64;
-    let sha256 = sha256_hex(&value);
+    let sha256 = sha256_hex_off_runtime(&value).await;
     store.put(&key, value, content_type).await?;
     Ok(Pointer {
         bucket: store.bucket().to_owned(),
@@ -298,7 +315,7 @@ pub async fn resolve<S: BlobStore + ?Sized>(
             actual: actual_size,
         });
     }
-    let actual_digest = sha256_hex(&bytes);
+    let actual_digest = sha256_hex_off_runtime(&bytes).await;
     if actual_digest != pointer.sha256 {
         return Err(ResolveError::DigestMismatch {
             bucket: pointer.bucket.clone(),

@@ -41,11 +41,13 @@ impl LocalDirBlobStore {
     /// call it at start-up, not on a hot path.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|source| BlobError::Io {
-            operation: "create root directory",
-            path: root.clone(),
-            source,
-        })?;
+        if !root.is_dir() {
+            fs::create_dir_all(&root).map_err(io_err("create root directory", &root))?;
+            // Make the new root itself durable, not only what is written into it later.
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fsync_dir(parent)?;
+            }
+        }
         Ok(Self {
             root,
             bucket: DEFAULT_LOCAL_BUCKET.to_owned(),

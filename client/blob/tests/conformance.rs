@@ -418,6 +418,24 @@ mod cases {
             t.store.head(&pointer.key).await.unwrap().size_bytes,
             pointer.size
         );
+
+        // Above 1 MiB the digest is computed on the blocking pool; it must be the same digest.
+        let large = pattern(3 * MIB, 12);
+        let pointer = offload(
+            t.store.as_ref(),
+            "wharf",
+            "orders.created",
+            large.clone(),
+            "",
+        )
+        .await
+        .unwrap();
+        let expected_digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&large))
+        };
+        assert_eq!(pointer.sha256, expected_digest);
+        assert!(resolve(t.store.as_ref(), &pointer).await.unwrap() == large);
     }
 
     pub async fn offload_rejects_topics_that_cannot_be_key_segments(t: &Target) {
