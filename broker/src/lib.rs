@@ -12,9 +12,11 @@
 //!   (topics, idempotency records, group offsets).
 //! - [`group`]: consumer groups for stateless consumers (leases, fair assignment, fenced commits).
 //! - [`api`]: the HTTP API v1, the only module that knows HTTP; [`metrics`]: Prometheus metrics.
+//! - [`claim`]: the broker side of the claim check (offload, presigned reads, object lifecycle).
 //! - [`config`]: every setting, documented; [`server`]: assembly, [`run`], graceful shutdown.
 
 pub mod api;
+pub mod claim;
 pub mod config;
 pub mod group;
 pub mod log;

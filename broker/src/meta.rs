@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// Claim-check objects whose deletion failed, retried at the next retention pass.
+const BLOB_DELETES: TableDefinition<&str, u64> = TableDefinition::new("blob_deletes");
 
 /// A topic as persisted.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,6 +77,8 @@ impl MetaStore {
         let txn = db.begin_write().map_err(|e| store_err(e.into()))?;
         txn.open_table(TOPICS).map_err(|e| store_err(e.into()))?;
         txn.open_table(IDEMPOTENCY)
+            .map_err(|e| store_err(e.into()))?;
+        txn.open_table(BLOB_DELETES)
             .map_err(|e| store_err(e.into()))?;
         txn.commit().map_err(|e| store_err(e.into()))?;
         Ok(Self {
@@ -166,6 +170,40 @@ impl MetaStore {
             table
                 .insert(key, bytes.as_slice())
                 .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Queues object keys whose deletion must be retried.
+    pub fn queue_blob_deletes(&self, keys: &[String]) -> Result<(), MetaError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(BLOB_DELETES).map_err(|e| self.err(e))?;
+            for key in keys {
+                table.insert(key.as_str(), 1u64).map_err(|e| self.err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Object keys waiting for a retried deletion.
+    pub fn queued_blob_deletes(&self) -> Result<Vec<String>, MetaError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(BLOB_DELETES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (key, _) = item.map_err(|e| self.err(e))?;
+            out.push(key.value().to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Removes a key from the deletion queue.
+    pub fn dequeue_blob_delete(&self, key: &str) -> Result<(), MetaError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(BLOB_DELETES).map_err(|e| self.err(e))?;
+            table.remove(key).map_err(|e| self.err(e))?;
         }
         txn.commit().map_err(|e| self.err(e))
     }

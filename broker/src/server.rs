@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::api::auth::Auth;
 use crate::api::error::ApiError;
+use crate::claim::{ClaimCheck, ClaimError};
 use crate::config::BrokerConfig;
 use crate::group::{Coordinator, RedbOffsetStore};
 use crate::meta::{MetaError, MetaStore};
@@ -47,6 +48,8 @@ pub enum RunError {
     GroupStore(#[from] crate::group::StoreError),
     #[error(transparent)]
     Groups(#[from] crate::group::OpenError),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("startup task failed: {0}")]
@@ -109,6 +112,8 @@ pub struct Broker {
     pub metrics: Metrics,
     pub auth: Auth,
     pub key_locks: KeyLocks,
+    /// The claim-check blob store.
+    pub claims: ClaimCheck,
     /// Consumer groups; calls are short and in memory except commits and resets (fsync).
     pub groups: std::sync::Mutex<Coordinator>,
     /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
@@ -119,7 +124,11 @@ pub struct Broker {
 
 impl Broker {
     /// Opens the data directory (blocking).
-    pub fn open(config: BrokerConfig, stopping: watch::Receiver<bool>) -> Result<Self, RunError> {
+    pub fn open(
+        config: BrokerConfig,
+        claims: ClaimCheck,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| RunError::DataDir {
             path: dir.clone(),
@@ -150,6 +159,7 @@ impl Broker {
         let offsets = RedbOffsetStore::new(meta.database())?;
         let groups = Coordinator::open(Box::new(offsets), config.groups.clone())?;
         Ok(Self {
+            claims,
             groups: std::sync::Mutex::new(groups),
             auth: Auth::new(&config.auth),
             config,
@@ -194,30 +204,82 @@ impl Broker {
         }
     }
 
-    /// One retention pass over every partition.
+    /// One retention pass over every partition. Claim-check objects referenced from the deleted
+    /// segments are deleted after the segments are gone (never before).
     pub async fn apply_retention(&self) {
+        self.claims
+            .retry_queued_deletes(&self.meta, &self.metrics)
+            .await;
         let now = now_ms();
         for topic in self.topics.list() {
             for p in topic.partitions() {
                 let Some(target) = p.retention_target(now) else {
                     continue;
                 };
+                let referenced = match self.pointer_keys_below(&p, target).await {
+                    Ok(keys) => keys,
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = p.id, error = %e, "retention skipped: cannot read the segments it would delete");
+                        continue;
+                    }
+                };
                 match p.delete_before(target).await {
-                    Ok(done) if !done.deleted_ranges.is_empty() => tracing::info!(
-                        topic = %topic.name,
-                        partition = p.id,
-                        segments = done.deleted_ranges.len(),
-                        bytes = done.deleted_bytes,
-                        log_start_offset = done.log_start_offset,
-                        "retention deleted segments"
-                    ),
-                    Ok(_) => {}
+                    Ok(done) => {
+                        if !done.deleted_ranges.is_empty() {
+                            tracing::info!(
+                                topic = %topic.name,
+                                partition = p.id,
+                                segments = done.deleted_ranges.len(),
+                                bytes = done.deleted_bytes,
+                                log_start_offset = done.log_start_offset,
+                                "retention deleted segments"
+                            );
+                        }
+                        let gone: Vec<String> = referenced
+                            .into_iter()
+                            .filter(|(offset, _)| *offset < done.log_start_offset)
+                            .map(|(_, key)| key)
+                            .collect();
+                        if !gone.is_empty() {
+                            self.claims
+                                .delete_objects(gone, &self.meta, &self.metrics)
+                                .await;
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(topic = %topic.name, partition = p.id, error = %e, "retention failed")
                     }
                 }
             }
         }
+    }
+
+    /// `(offset, object key)` of the claim-check pointers in `[log start, below)`.
+    async fn pointer_keys_below(
+        &self,
+        p: &crate::partition::Partition,
+        below: u64,
+    ) -> Result<Vec<(u64, String)>, StorageError> {
+        let mut out = Vec::new();
+        let mut offset = p.offsets().log_start_offset;
+        while offset < below {
+            let batch = p.read(offset, 10_000, 16 * 1024 * 1024).await?;
+            if batch.records.is_empty() {
+                break;
+            }
+            let within: Vec<_> = batch
+                .records
+                .into_iter()
+                .filter(|r| r.offset < below)
+                .collect();
+            for r in &within {
+                for key in self.claims.keys_referenced(std::slice::from_ref(r)) {
+                    out.push((r.offset, key));
+                }
+            }
+            offset = batch.next_offset;
+        }
+        Ok(out)
     }
 
     /// Forgets idempotency records older than the window.
@@ -271,7 +333,12 @@ pub async fn run(
     let shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
     let retention_period = Duration::from_millis(config.retention_check_interval_ms);
     let fsync = config.fsync;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config, stop_rx))
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| RunError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let claims = ClaimCheck::from_config(&config).await?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config, claims, stop_rx))
         .await
         .map_err(|e| RunError::Startup(e.to_string()))??;
     let broker = Arc::new(broker);

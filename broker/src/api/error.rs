@@ -60,6 +60,8 @@ pub enum ApiError {
     },
     #[error("unsupported {what}: {value}")]
     UnsupportedMediaType { what: &'static str, value: String },
+    #[error("claim check failed: {detail}")]
+    ClaimCheck { detail: String, retriable: bool },
     #[error("the broker is shutting down")]
     ShuttingDown,
     #[error("disk full: {detail}")]
@@ -96,6 +98,7 @@ impl ApiError {
             Self::OffsetOutOfRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ShuttingDown | Self::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ClaimCheck { .. } => StatusCode::BAD_GATEWAY,
             Self::Corruption { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +121,7 @@ impl ApiError {
             Self::OffsetOutOfRange { .. } => "offset_out_of_range",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::ShuttingDown => "shutting_down",
+            Self::ClaimCheck { .. } => "claim_check_failed",
             Self::DiskFull { .. } => "disk_full",
             Self::Corruption { .. } => "corruption",
             Self::Internal { .. } => "internal",
@@ -126,10 +130,13 @@ impl ApiError {
 
     /// Whether the same request may succeed later.
     pub fn retriable(&self) -> bool {
-        matches!(
-            self,
-            Self::ShuttingDown | Self::DiskFull { .. } | Self::Internal { .. }
-        )
+        match self {
+            Self::ClaimCheck { retriable, .. } => *retriable,
+            other => matches!(
+                other,
+                Self::ShuttingDown | Self::DiskFull { .. } | Self::Internal { .. }
+            ),
+        }
     }
 
     fn details(&self) -> Option<serde_json::Value> {
@@ -199,6 +206,28 @@ impl From<StorageError> for ApiError {
             StorageError::DiskFull { detail } => Self::DiskFull { detail },
             StorageError::Corruption { detail } => Self::Corruption { detail },
             StorageError::Io { detail } => Self::Internal { detail },
+        }
+    }
+}
+
+impl From<crate::claim::ClaimError> for ApiError {
+    fn from(e: crate::claim::ClaimError) -> Self {
+        use crate::claim::ClaimError;
+        use wharf_blob::{BlobError, ResolveError};
+        // A missing or corrupt object will not heal by retrying; a store outage may.
+        let retriable = !matches!(
+            &e,
+            ClaimError::Resolve(
+                ResolveError::NotFound { .. }
+                    | ResolveError::SizeMismatch { .. }
+                    | ResolveError::DigestMismatch { .. }
+                    | ResolveError::InvalidPointer(_)
+                    | ResolveError::BucketMismatch { .. },
+            ) | ClaimError::Blob(BlobError::InvalidKey { .. })
+        );
+        Self::ClaimCheck {
+            detail: e.to_string(),
+            retriable,
         }
     }
 }

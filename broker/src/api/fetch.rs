@@ -16,6 +16,7 @@ use wharf_proto::api::{ErrorBody, FetchResponse, OffsetLookup};
 
 use super::error::ApiError;
 use super::extract::{P, Q};
+use crate::claim::Resolved;
 use crate::config::Action;
 use crate::metrics::TopicLabels;
 use crate::partition::Partition;
@@ -42,6 +43,45 @@ pub struct FetchQuery {
     pub wait_ms: Option<u64>,
     /// Answer as soon as this many bytes are available (default 1).
     pub min_bytes: Option<usize>,
+    /// `url`: claim-check pointer records get a presigned GET URL in `value_url` (with the
+    /// local-directory store, which cannot presign, the value itself instead).
+    pub resolve: Option<String>,
+}
+
+/// Applies `resolve=url` to the pointer records of a batch: returns the URL per record (aligned
+/// with `records`), or replaces a pointer's value inline when the store cannot presign.
+pub(crate) async fn resolve_pointers(
+    broker: &Broker,
+    records: &mut [Record],
+    resolve: Option<&str>,
+) -> Result<Vec<Option<String>>, ApiError> {
+    match resolve {
+        None => return Ok(Vec::new()),
+        Some("url") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_resolve",
+                format!("resolve must be `url`, got {other:?}"),
+            ));
+        }
+    }
+    let mut urls = vec![None; records.len()];
+    for (i, record) in records.iter_mut().enumerate() {
+        if !crate::claim::is_pointer(record) {
+            continue;
+        }
+        match broker.claims.resolve_for_reader(record).await? {
+            Resolved::Url(url) => urls[i] = Some(url),
+            Resolved::Inline { value, is_json } => {
+                record.value = value;
+                record.value_is_json = is_json;
+                record
+                    .headers
+                    .retain(|h| h.key != wharf_blob::PAYLOAD_HEADER);
+            }
+        }
+    }
+    Ok(urls)
 }
 
 /// Checked fetch budgets.
@@ -172,7 +212,8 @@ pub async fn fetch(
         broker.config.max_wait_ms,
     )?;
     let p = find_partition(&broker, &topic, partition)?;
-    let batch = read_with_wait(&broker, &p, query.offset, budget).await?;
+    let mut batch = read_with_wait(&broker, &p, query.offset, budget).await?;
+    let urls = resolve_pointers(&broker, &mut batch.records, query.resolve.as_deref()).await?;
 
     let labels = TopicLabels { topic };
     broker
@@ -188,7 +229,7 @@ pub async fn fetch(
 
     let mut out = Vec::with_capacity(batch.bytes as usize + 64 * batch.records.len() + 128);
     out.extend_from_slice(b"{\"records\":");
-    write_records_json(&mut out, &batch.records, b"");
+    write_records_json(&mut out, &batch.records, b"", &urls);
     write!(
         out,
         ",\"next_offset\":{},\"high_watermark\":{},\"log_start_offset\":{}}}",
@@ -201,7 +242,12 @@ pub async fn fetch(
 /// Writes records as a JSON array, embedding JSON values as they are stored (they were
 /// validated and compacted when produced) instead of parsing and re-serializing them.
 /// `prefix` (`"field":value,` pairs) is written at the start of every record object.
-pub fn write_records_json(out: &mut Vec<u8>, records: &[Record], prefix: &[u8]) {
+pub fn write_records_json(
+    out: &mut Vec<u8>,
+    records: &[Record],
+    prefix: &[u8],
+    value_urls: &[Option<String>],
+) {
     out.push(b'[');
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
@@ -238,6 +284,10 @@ pub fn write_records_json(out: &mut Vec<u8>, records: &[Record], prefix: &[u8]) 
                 out.extend_from_slice(B64.encode(&r.value).as_bytes());
                 out.push(b'"');
             }
+        }
+        if let Some(Some(url)) = value_urls.get(i) {
+            out.extend_from_slice(b",\"value_url\":");
+            serde_json::to_writer(&mut *out, url).expect("string serializes");
         }
         out.extend_from_slice(b",\"headers\":{");
         for (j, h) in r.headers.iter().enumerate() {
@@ -334,7 +384,7 @@ mod tests {
             },
         ];
         let mut out = Vec::new();
-        write_records_json(&mut out, &records, b"");
+        write_records_json(&mut out, &records, b"", &[]);
         let parsed: Vec<wharf_proto::api::FetchedRecord> = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed[0].key.as_deref(), Some("k\"1"));
         assert_eq!(parsed[0].value.as_ref().unwrap().get(), r#"{"a":[1,2]}"#);

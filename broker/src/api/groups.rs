@@ -25,7 +25,7 @@ use wharf_proto::api::{
 
 use super::error::ApiError;
 use super::extract::{P, parse_json, read_body, require_json};
-use super::fetch::{Budget, write_records_json};
+use super::fetch::{Budget, resolve_pointers, write_records_json};
 use crate::config::Action;
 use crate::group::{
     Advance, CommitError, CommitOffset, Coordinator, DescribeError, JoinError, JoinRequest,
@@ -453,6 +453,10 @@ pub async fn poll(
         plan.lease_expires_at_ms
     };
 
+    let mut urls: Vec<Vec<Option<String>>> = Vec::with_capacity(cursors.len());
+    for c in &mut cursors {
+        urls.push(resolve_pointers(&broker, &mut c.records, req.resolve.as_deref()).await?);
+    }
     let total: usize = cursors.iter().map(|c| c.records.len()).sum();
     let mut out = Vec::with_capacity(256 + total * 128);
     out.extend_from_slice(b"{\"member_id\":");
@@ -465,7 +469,7 @@ pub async fn poll(
     )
     .expect("vec write");
     let mut first = true;
-    for c in &cursors {
+    for (c, urls) in cursors.iter().zip(&urls) {
         if c.records.is_empty() {
             continue;
         }
@@ -479,7 +483,7 @@ pub async fn poll(
         )
         .expect("vec write");
         let mut part = Vec::new();
-        write_records_json(&mut part, &c.records, &prefix);
+        write_records_json(&mut part, &c.records, &prefix, urls);
         // Splice the partition's array items into the combined array.
         let inner = &part[1..part.len() - 1];
         if !first {

@@ -2,7 +2,7 @@
 //! partition per request, `acks`, and `Idempotency-Key`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use wharf_blob::{PAYLOAD_HEADER, PAYLOAD_HEADER_S3};
 use wharf_proto::api::{ErrorBody, ProduceRecord, ProduceResponse, ProduceResult};
 use wharf_proto::partitioner::partition_for_key;
 use wharf_proto::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAY_HEADER};
@@ -78,7 +79,13 @@ struct Prepared {
     /// Explicit or keyed partition; `None` = keyless (sticky).
     partition: Option<u32>,
     record: NewRecord,
+    /// The value goes to the blob store and the record keeps a pointer.
+    offload: bool,
 }
+
+/// Room left for a pointer when an offloaded record is checked against `max_record_bytes`
+/// (a pointer's JSON is about 250 bytes).
+const POINTER_ALLOWANCE_BYTES: u64 = 512;
 
 /// A finished produce: what to send, and whether to remember it for idempotent retries.
 #[derive(Debug)]
@@ -228,27 +235,87 @@ async fn produce_body(
     let now = now_ms();
 
     let mut results: Vec<ProduceResult> = vec![ProduceResult::default(); envelope.records.len()];
-    // partition → (records, their indexes in the request)
-    let mut batches: BTreeMap<u32, (Vec<NewRecord>, Vec<usize>)> = BTreeMap::new();
     let mut sticky: Option<u32> = None;
     let mut failed = 0usize;
+    let threshold = Some(broker.claims.threshold_bytes());
+    // (request index, partition, record, offload?)
+    let mut ready: Vec<(usize, u32, NewRecord, bool)> = Vec::with_capacity(envelope.records.len());
     for (index, raw) in envelope.records.iter().enumerate() {
-        match prepare(raw, &topic.name, partitions, config.max_record_bytes, now) {
+        match prepare(
+            raw,
+            &topic.name,
+            partitions,
+            config.max_record_bytes,
+            now,
+            threshold,
+        ) {
             Ok(prepared) => {
                 let partition = prepared.partition.unwrap_or_else(|| {
                     *sticky.get_or_insert_with(|| topic.next_sticky_partition())
                 });
                 results[index].partition = Some(partition);
                 results[index].timestamp = Some(prepared.record.timestamp_ms);
-                let entry = batches.entry(partition).or_default();
-                entry.0.push(prepared.record);
-                entry.1.push(index);
+                ready.push((index, partition, prepared.record, prepared.offload));
             }
             Err(e) => {
                 failed += 1;
                 results[index].error = Some(e.detail());
             }
         }
+    }
+
+    // Claim check: large values go to the blob store first, concurrently.
+    if ready.iter().any(|r| r.3) {
+        let uploads = ready
+            .iter_mut()
+            .filter(|r| r.3)
+            .map(|(index, _, record, _)| {
+                let value = record.value.clone();
+                let is_json = record.value_is_json;
+                let topic_name = topic.name.as_str();
+                async move {
+                    (
+                        *index,
+                        broker.claims.offload(topic_name, value, is_json).await,
+                    )
+                }
+            });
+        let pointers: HashMap<usize, Result<Bytes, ApiError>> = futures::future::join_all(uploads)
+            .await
+            .into_iter()
+            .map(|(i, r)| (i, r.map_err(ApiError::from)))
+            .collect();
+        ready.retain_mut(|(index, _, record, offload)| {
+            if !*offload {
+                return true;
+            }
+            match &pointers[index] {
+                Ok(pointer) => {
+                    record.value = pointer.clone();
+                    record.value_is_json = true;
+                    record.headers.push(Header {
+                        key: PAYLOAD_HEADER.to_owned(),
+                        value: Bytes::from_static(PAYLOAD_HEADER_S3.as_bytes()),
+                    });
+                    true
+                }
+                Err(e) => {
+                    failed += 1;
+                    results[*index].error = Some(e.detail());
+                    results[*index].partition = None;
+                    results[*index].timestamp = None;
+                    false
+                }
+            }
+        });
+    }
+
+    // partition → (records, their indexes in the request)
+    let mut batches: BTreeMap<u32, (Vec<NewRecord>, Vec<usize>)> = BTreeMap::new();
+    for (index, partition, record, _) in ready {
+        let entry = batches.entry(partition).or_default();
+        entry.0.push(record);
+        entry.1.push(index);
     }
 
     if batches.is_empty() {
@@ -390,6 +457,7 @@ fn prepare(
     partitions: u32,
     max_record_bytes: u64,
     now: i64,
+    offload_threshold: Option<usize>,
 ) -> Result<Prepared, ApiError> {
     let record: ProduceRecord = serde_json::from_str(raw.get())
         .map_err(|e| ApiError::bad_request("invalid_record", e.to_string()))?;
@@ -482,14 +550,25 @@ fn prepare(
         headers,
         value_is_json,
     };
-    let size = record_bytes(&record);
+    // A record that already is a pointer (offloaded by the client) is never offloaded again.
+    let already_pointer = record.headers.iter().any(|h| h.key == PAYLOAD_HEADER);
+    let offload = !already_pointer && offload_threshold.is_some_and(|t| record.value.len() > t);
+    let size = if offload {
+        record_bytes(&record) - record.value.len() as u64 + POINTER_ALLOWANCE_BYTES
+    } else {
+        record_bytes(&record)
+    };
     if size > max_record_bytes {
         return Err(ApiError::RecordTooLarge {
             record_bytes: size,
             limit_bytes: max_record_bytes,
         });
     }
-    Ok(Prepared { partition, record })
+    Ok(Prepared {
+        partition,
+        record,
+        offload,
+    })
 }
 
 /// Removes insignificant whitespace from valid JSON text (values are stored compactly).
@@ -550,6 +629,7 @@ mod tests {
             50,
             1024,
             7,
+            None,
         )
         .unwrap();
         assert_eq!(p.partition, Some(16));
@@ -557,7 +637,12 @@ mod tests {
         assert!(p.record.value_is_json);
         assert_eq!(p.record.timestamp_ms, 7);
 
-        let code = |text: &str| prepare(&raw(text), "t", 4, 16, 0).err().unwrap().code();
+        let code = |text: &str| {
+            prepare(&raw(text), "t", 4, 16, 0, None)
+                .err()
+                .unwrap()
+                .code()
+        };
         assert_eq!(code(r#"{"key":"a"}"#), "missing_value");
         assert_eq!(code(r#"{"value":1,"value_b64":"AA=="}"#), "ambiguous_value");
         assert_eq!(code(r#"{"value_b64":"!!"}"#), "invalid_base64");

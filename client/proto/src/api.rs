@@ -330,6 +330,9 @@ pub struct PollRequest {
     /// Long poll across all owned partitions (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// `url`: claim-check pointer records get a presigned GET URL in `value_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<String>,
 }
 
 /// A record delivered to a group member.
