@@ -19,7 +19,7 @@ use wharf_proto::partitioner::partition_for_key;
 use wharf_proto::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAY_HEADER};
 
 use super::error::ApiError;
-use super::extract::{P, Q, read_body, require_json};
+use super::extract::{P, Q, is_json_object, read_body, require_json};
 use crate::config::Action;
 use crate::meta::StoredResponse;
 use crate::metrics::{AcksLabels, TopicLabels};
@@ -215,6 +215,12 @@ async fn produce_body(
     body: &[u8],
     acks: Acks,
 ) -> Result<Reply, ApiError> {
+    if !is_json_object(body) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        ));
+    }
     let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     if envelope.records.is_empty() {
@@ -391,6 +397,12 @@ fn prepare(
     max_record_bytes: u64,
     now: i64,
 ) -> Result<Prepared, ApiError> {
+    if !is_json_object(raw.get().as_bytes()) {
+        return Err(ApiError::bad_request(
+            "invalid_record",
+            "a record must be a JSON object",
+        ));
+    }
     let record: ProduceRecord = serde_json::from_str(raw.get())
         .map_err(|e| ApiError::bad_request("invalid_record", e.to_string()))?;
 
@@ -569,5 +581,7 @@ mod tests {
         );
         assert_eq!(code(r#"{"value":1,"extra":true}"#), "invalid_record");
         assert_eq!(code(r#"{"value":1,"headers":{"":"x"}}"#), "invalid_header");
+        // Positional records (serde's array form of a struct) are not records.
+        assert_eq!(code(r#"["k",null,1]"#), "invalid_record");
     }
 }
