@@ -176,10 +176,21 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
+        // A too-large body is refused before it has all arrived. hyper then drops the
+        // connection instead of reusing it; saying so keeps clients from sending their next
+        // request down a connection that is about to close (which fails it spuriously).
+        let close = matches!(self, Self::PayloadTooLarge { .. });
         let body = ErrorBody {
             error: self.detail(),
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if close {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 

@@ -135,7 +135,20 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Parses a JSON body into `T`, naming the problem in a 400.
+/// Whether JSON text is an object. serde's derived `Deserialize` also takes a struct as an
+/// array of its fields in order (`[3]` would pass as `{"partitions":3}`), which would bypass
+/// the named, typo-proof fields the API promises; callers refuse anything but an object.
+pub fn is_json_object(text: &[u8]) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Parses a JSON object body into `T`, naming the problem in a 400.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if !is_json_object(body) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
 }

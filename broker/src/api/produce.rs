@@ -20,7 +20,7 @@ use wharf_proto::partitioner::partition_for_key;
 use wharf_proto::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAY_HEADER};
 
 use super::error::ApiError;
-use super::extract::{P, Q, read_body, require_json};
+use super::extract::{P, Q, is_json_object, read_body, require_json};
 use crate::config::Action;
 use crate::meta::StoredResponse;
 use crate::metrics::{AcksLabels, TopicLabels};
@@ -222,6 +222,12 @@ async fn produce_body(
     body: &[u8],
     acks: Acks,
 ) -> Result<Reply, ApiError> {
+    if !is_json_object(body) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        ));
+    }
     let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     if envelope.records.is_empty() {
@@ -459,6 +465,12 @@ fn prepare(
     now: i64,
     offload_threshold: Option<usize>,
 ) -> Result<Prepared, ApiError> {
+    if !is_json_object(raw.get().as_bytes()) {
+        return Err(ApiError::bad_request(
+            "invalid_record",
+            "a record must be a JSON object",
+        ));
+    }
     let record: ProduceRecord = serde_json::from_str(raw.get())
         .map_err(|e| ApiError::bad_request("invalid_record", e.to_string()))?;
 
@@ -654,5 +666,7 @@ mod tests {
         );
         assert_eq!(code(r#"{"value":1,"extra":true}"#), "invalid_record");
         assert_eq!(code(r#"{"value":1,"headers":{"":"x"}}"#), "invalid_header");
+        // Positional records (serde's array form of a struct) are not records.
+        assert_eq!(code(r#"["k",null,1]"#), "invalid_record");
     }
 }

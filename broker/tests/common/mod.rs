@@ -97,6 +97,23 @@ impl BrokerProcess {
         self.child.id()
     }
 
+    /// CPU time (user + system) the broker process has used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc/<pid>/stat");
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let after = &stat[stat.rfind(')').expect("comm field") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // /proc reports in USER_HZ, which Linux fixes at 100 for user space.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -250,6 +267,60 @@ impl Api {
             out.extend(records);
         }
     }
+}
+
+impl Api {
+    /// Sends and returns (status, response headers, raw body bytes), for checks on the exact
+    /// bytes and headers.
+    pub fn send_raw(
+        rb: reqwest::blocking::RequestBuilder,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = rb.send().expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        (status, headers, body)
+    }
+
+    /// `GET /v1/topics/{topic}`, asserting 200.
+    pub fn describe(&self, topic: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/topics/{topic}"));
+        assert_eq!(status, 200, "describe {topic}: {body}");
+        body
+    }
+
+    /// (log start, high watermark) of every partition of a topic, in partition order.
+    pub fn bounds(&self, topic: &str) -> Vec<(u64, u64)> {
+        self.describe(topic)["partition_states"]
+            .as_array()
+            .expect("partition_states")
+            .iter()
+            .map(|p| {
+                (
+                    p["log_start_offset"].as_u64().unwrap(),
+                    p["high_watermark"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Creates a topic from a full JSON body, asserting 201.
+    pub fn create_topic_with(&self, body: &Value) -> Value {
+        let (status, resp) = self.post("/v1/topics", body);
+        assert_eq!(status, 201, "create {body}: {resp}");
+        resp
+    }
+}
+
+/// Asserts the body is the JSON error shape (any code) and returns the code.
+pub fn error_code(status: u16, body: &Value) -> String {
+    assert!(
+        body["error"]["code"].is_string()
+            && body["error"]["message"].is_string()
+            && body["error"]["retriable"].is_boolean(),
+        "status {status}: not a JSON error body: {body}"
+    );
+    body["error"]["code"].as_str().unwrap().to_owned()
 }
 
 /// Asserts the JSON error shape and code.
