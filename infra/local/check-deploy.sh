@@ -78,7 +78,7 @@ if [ "${WHARF_DEPLOY_SKIP_BUILD:-0}" != 1 ]; then
   fi
   grep -v -E '^\s*$|^\[\*\]|^Commands you can use|^=+$' "$tmp/sam-build.log" || true
   for f in Producer Consumer; do
-    [[ "$(file .aws-sam/build/$f/bootstrap)" == *"ARM aarch64"* ]] \
+    [[ "$(readelf -h .aws-sam/build/$f/bootstrap 2>/dev/null)" == *"Machine:"*"AArch64"* ]] \
       || { echo "check-deploy: .aws-sam/build/$f/bootstrap is missing or not aarch64" >&2; exit 1; }
     echo "    $f: $(du -h .aws-sam/build/$f/bootstrap | cut -f1) aarch64 bootstrap"
   done
