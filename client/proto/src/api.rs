@@ -254,6 +254,14 @@ mod tests {
     }
 
     #[test]
+    fn polled_records_decode_with_json_values() {
+        let text = r#"{"topic":"t","partition":1,"epoch":5,"offset":9,"timestamp":3,"key":"k","value":{"a":[1]},"headers":{"h":"v"}}"#;
+        let r: PolledRecord = serde_json::from_str(text).unwrap();
+        assert_eq!(r.value.unwrap().get(), r#"{"a":[1]}"#);
+        assert_eq!((r.partition, r.epoch, r.offset), (1, 5, 9));
+    }
+
+    #[test]
     fn unknown_record_fields_are_rejected() {
         let err = serde_json::from_str::<ProduceRecord>(r#"{"value":1,"vaule":2}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
@@ -335,7 +343,9 @@ pub struct PollRequest {
     pub resolve: Option<String>,
 }
 
-/// A record delivered to a group member.
+/// A record delivered to a group member: a [`FetchedRecord`] plus where it came from. (The
+/// fields are spelled out rather than flattened: serde cannot decode a `RawValue` through
+/// `#[serde(flatten)]`.)
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PolledRecord {
@@ -343,8 +353,25 @@ pub struct PolledRecord {
     pub partition: u32,
     /// The epoch to commit this record's offset with.
     pub epoch: u64,
-    #[serde(flatten)]
-    pub record: FetchedRecord,
+    pub offset: u64,
+    pub timestamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_b64: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present_raw",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub value: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_b64: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_url: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Per-partition state after a poll.
