@@ -424,15 +424,27 @@ impl Producer {
         {
             return Ok(meta.partitions);
         }
-        let description = self
-            .shared
-            .client
-            .describe_topic(topic)
-            .await
-            .map_err(|e| ProduceError::Metadata {
-                topic: topic.to_owned(),
-                source: Arc::new(e),
-            })?;
+        // A lookup is idempotent: retry it like a batch.
+        let config = &self.shared.config;
+        let mut backoff = Duration::from_millis(config.retry_backoff_ms);
+        let mut attempt = 1;
+        let description = loop {
+            match self.shared.client.describe_topic(topic).await {
+                Ok(d) => break d,
+                Err(e) if e.is_retriable() && attempt < config.max_attempts => {
+                    tracing::warn!(topic, attempt, error = %e, "partition lookup failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(config.retry_backoff_max_ms));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(ProduceError::Metadata {
+                        topic: topic.to_owned(),
+                        source: Arc::new(e),
+                    });
+                }
+            }
+        };
         self.shared.metadata.lock().expect("metadata lock").insert(
             topic.to_owned(),
             TopicMeta {
