@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
 
 /// The whole broker configuration.
@@ -58,7 +59,7 @@ pub struct BrokerConfig {
     /// Where payloads above the offload threshold go (claim check).
     pub claim_check: ClaimCheckConfig,
     /// Consumer-group limits.
-    pub groups: GroupsConfig,
+    pub groups: GroupLimits,
     /// Bearer-token authorization. Off while no token is configured.
     pub auth: AuthConfig,
 }
@@ -81,7 +82,7 @@ impl Default for BrokerConfig {
             topic_defaults: TopicDefaults::default(),
             idempotency: IdempotencyConfig::default(),
             claim_check: ClaimCheckConfig::default(),
-            groups: GroupsConfig::default(),
+            groups: GroupLimits::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -187,31 +188,6 @@ impl Default for ClaimCheckConfig {
             force_path_style: false,
             threshold_bytes: 256 * 1024,
             presign_expiry_ms: 15 * 60 * 1000,
-        }
-    }
-}
-
-/// Consumer-group limits.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct GroupsConfig {
-    /// Most groups the broker keeps. Default 10 000.
-    pub max_groups: usize,
-    /// Most live members in one group. Default 256.
-    pub max_members_per_group: usize,
-    /// Shortest lease a member may ask for. Default 1 000 ms.
-    pub min_lease_ms: u64,
-    /// Longest lease a member may ask for. Default 900 000 ms (Lambda's 15-minute maximum).
-    pub max_lease_ms: u64,
-}
-
-impl Default for GroupsConfig {
-    fn default() -> Self {
-        Self {
-            max_groups: 10_000,
-            max_members_per_group: 256,
-            min_lease_ms: 1_000,
-            max_lease_ms: 900_000,
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::api::auth::Auth;
 use crate::api::error::ApiError;
 use crate::config::BrokerConfig;
+use crate::group::{Coordinator, RedbOffsetStore};
 use crate::meta::{MetaError, MetaStore};
 use crate::metrics::Metrics;
 use crate::storage::StorageError;
@@ -42,6 +43,10 @@ pub enum RunError {
     Topic(#[from] TopicError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    GroupStore(#[from] crate::group::StoreError),
+    #[error(transparent)]
+    Groups(#[from] crate::group::OpenError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("startup task failed: {0}")]
@@ -104,6 +109,8 @@ pub struct Broker {
     pub metrics: Metrics,
     pub auth: Auth,
     pub key_locks: KeyLocks,
+    /// Consumer groups; calls are short and in memory except commits and resets (fsync).
+    pub groups: std::sync::Mutex<Coordinator>,
     /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
     pub stopping: watch::Receiver<bool>,
     /// Held for the broker's lifetime: one broker per data directory.
@@ -140,7 +147,10 @@ impl Broker {
             enforce_naming: config.enforce_topic_naming,
         };
         let topics = Topics::open(meta.clone(), backend, rules)?;
+        let offsets = RedbOffsetStore::new(meta.database())?;
+        let groups = Coordinator::open(Box::new(offsets), config.groups.clone())?;
         Ok(Self {
+            groups: std::sync::Mutex::new(groups),
             auth: Auth::new(&config.auth),
             config,
             topics,
@@ -282,6 +292,9 @@ pub async fn run(
     let expiry = spawn_periodic(&broker, Duration::from_secs(60), |b| async move {
         b.expire_idempotency().await;
     });
+    let leases = spawn_periodic(&broker, Duration::from_secs(1), |b| async move {
+        b.expire_leases();
+    });
 
     let app = crate::api::router(Arc::clone(&broker));
     let mut server_stop = broker.stopping.clone();
@@ -316,6 +329,7 @@ pub async fn run(
     };
     retention.abort();
     expiry.abort();
+    leases.abort();
 
     let started = std::time::Instant::now();
     let synced = broker.topics.sync_all().await;

@@ -178,6 +178,8 @@ fn cut_file(path: &Path, len: u64, garbage: &[u8]) {
 
 fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
+    // Holds the placeholder log swapped in while the real one is closed or crashed.
+    let spare = tempfile::tempdir().unwrap();
     let (mut log, _) = Log::open(dir.path(), cfg.clone()).unwrap();
     let mut m = Model {
         records: Vec::new(),
@@ -307,12 +309,8 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(log.offset_for_timestamp(ts).unwrap(), want);
             }
             Op::Reopen => {
-                let old = std::mem::replace(
-                    &mut log,
-                    Log::open(&dir.path().join("unused"), cfg.clone())
-                        .unwrap()
-                        .0,
-                );
+                let old =
+                    std::mem::replace(&mut log, Log::open(spare.path(), cfg.clone()).unwrap().0);
                 old.close().unwrap();
                 let (l, out) = Log::open(dir.path(), cfg.clone()).unwrap();
                 prop_assert!(
@@ -333,9 +331,7 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 index_cut_frac,
             } => {
                 let active = log.segments().pop().unwrap();
-                let placeholder = Log::open(&dir.path().join("unused"), cfg.clone())
-                    .unwrap()
-                    .0;
+                let placeholder = Log::open(spare.path(), cfg.clone()).unwrap().0;
                 drop(std::mem::replace(&mut log, placeholder)); // no sync
                 let durable_pos = match m.batch_ends.get(&m.durable) {
                     Some(&(base, end))
@@ -364,13 +360,11 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     hw
                 );
                 prop_assert!(hw <= m.hw());
-                if !garbage.is_empty()
-                    || (cut < active.size_bytes
-                        && !m
-                            .batch_ends
-                            .values()
-                            .any(|&(b, e)| b == active.base_offset && e == cut))
-                {
+                let on_boundary = cut == 0
+                    || m.batch_ends
+                        .values()
+                        .any(|&(b, e)| b == active.base_offset && e == cut);
+                if !garbage.is_empty() || (cut < active.size_bytes && !on_boundary) {
                     prop_assert!(out.truncated.is_some(), "a torn tail is reported");
                 }
                 m.records.truncate((hw - m.log_start) as usize);

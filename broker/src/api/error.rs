@@ -28,6 +28,10 @@ pub enum ApiError {
         action: Action,
         resource: String,
     },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    LimitReached { message: String },
     #[error("unknown topic {topic}")]
     UnknownTopic { topic: String },
     #[error("topic {topic} has no partition {partition}")]
@@ -79,9 +83,11 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::UnknownTopic { .. }
+            Self::NotFound { .. }
+            | Self::UnknownTopic { .. }
             | Self::UnknownPartition { .. }
             | Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            Self::LimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TopicExists { .. } | Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } | Self::RecordTooLarge { .. } => {
@@ -96,7 +102,10 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::NotFound { code, .. } => code,
+            Self::LimitReached { .. } => "limit_reached",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::UnknownTopic { .. } => "unknown_topic",

@@ -188,7 +188,7 @@ pub async fn fetch(
 
     let mut out = Vec::with_capacity(batch.bytes as usize + 64 * batch.records.len() + 128);
     out.extend_from_slice(b"{\"records\":");
-    write_records_json(&mut out, &batch.records);
+    write_records_json(&mut out, &batch.records, b"");
     write!(
         out,
         ",\"next_offset\":{},\"high_watermark\":{},\"log_start_offset\":{}}}",
@@ -200,15 +200,18 @@ pub async fn fetch(
 
 /// Writes records as a JSON array, embedding JSON values as they are stored (they were
 /// validated and compacted when produced) instead of parsing and re-serializing them.
-pub fn write_records_json(out: &mut Vec<u8>, records: &[Record]) {
+/// `prefix` (`"field":value,` pairs) is written at the start of every record object.
+pub fn write_records_json(out: &mut Vec<u8>, records: &[Record], prefix: &[u8]) {
     out.push(b'[');
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        out.push(b'{');
+        out.extend_from_slice(prefix);
         write!(
             out,
-            "{{\"offset\":{},\"timestamp\":{}",
+            "\"offset\":{},\"timestamp\":{}",
             r.offset, r.timestamp_ms
         )
         .expect("writing to a Vec cannot fail");
@@ -331,7 +334,7 @@ mod tests {
             },
         ];
         let mut out = Vec::new();
-        write_records_json(&mut out, &records);
+        write_records_json(&mut out, &records, b"");
         let parsed: Vec<wharf_proto::api::FetchedRecord> = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed[0].key.as_deref(), Some("k\"1"));
         assert_eq!(parsed[0].value.as_ref().unwrap().get(), r#"{"a":[1,2]}"#);

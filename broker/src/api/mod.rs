@@ -3,7 +3,7 @@
 //! - [`error`]: [`error::ApiError`], the single mapping from errors to statuses and JSON bodies.
 //! - [`extract`]: body/query/path parsing that fails with JSON errors.
 //! - [`auth`]: bearer tokens with per-topic-pattern rights.
-//! - [`topics`], [`produce`], [`fetch`], [`ops`]: the routes.
+//! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes.
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
 
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod fetch;
+pub mod groups;
 pub mod ops;
 pub mod produce;
 pub mod topics;
@@ -51,6 +52,14 @@ use error::ApiError;
         ops::ready,
         ops::metrics,
         ops::openapi,
+        groups::join,
+        groups::heartbeat,
+        groups::poll,
+        groups::leave,
+        groups::commit,
+        groups::reset_offsets,
+        groups::list_groups,
+        groups::describe_group,
     ),
     components(schemas(
         wharf_proto::api::ErrorBody,
@@ -67,6 +76,25 @@ use error::ApiError;
         wharf_proto::api::FetchResponse,
         wharf_proto::api::FetchedRecord,
         wharf_proto::api::OffsetLookup,
+        wharf_proto::api::JoinGroup,
+        wharf_proto::api::AutoOffsetReset,
+        wharf_proto::api::MemberState,
+        wharf_proto::api::GroupAssignment,
+        wharf_proto::api::PollRequest,
+        wharf_proto::api::PollResponse,
+        wharf_proto::api::PolledRecord,
+        wharf_proto::api::PolledPartition,
+        wharf_proto::api::CommitRequest,
+        wharf_proto::api::CommitResponse,
+        wharf_proto::api::OffsetCommit,
+        wharf_proto::api::ResetOffsets,
+        wharf_proto::api::ResetTarget,
+        wharf_proto::api::PartitionOffset,
+        wharf_proto::api::GroupList,
+        wharf_proto::api::GroupSummary,
+        wharf_proto::api::GroupDescription,
+        wharf_proto::api::GroupMember,
+        wharf_proto::api::GroupPartition,
     ))
 )]
 struct ApiDoc;
@@ -97,6 +125,25 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route(
             "/v1/topics/{topic}/partitions/{partition}/offsets",
             get(fetch::offsets),
+        )
+        .route("/v1/groups", get(groups::list_groups))
+        .route("/v1/groups/{group}", get(groups::describe_group))
+        .route("/v1/groups/{group}/members", post(groups::join))
+        .route(
+            "/v1/groups/{group}/members/{member}",
+            axum::routing::delete(groups::leave),
+        )
+        .route(
+            "/v1/groups/{group}/members/{member}/heartbeat",
+            post(groups::heartbeat),
+        )
+        .route(
+            "/v1/groups/{group}/members/{member}/poll",
+            post(groups::poll),
+        )
+        .route(
+            "/v1/groups/{group}/offsets",
+            post(groups::commit).put(groups::reset_offsets),
         )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
@@ -176,6 +223,14 @@ mod tests {
             ("/ready", "get"),
             ("/metrics", "get"),
             ("/v1/openapi.json", "get"),
+            ("/v1/groups", "get"),
+            ("/v1/groups/{group}", "get"),
+            ("/v1/groups/{group}/members", "post"),
+            ("/v1/groups/{group}/members/{member}", "delete"),
+            ("/v1/groups/{group}/members/{member}/heartbeat", "post"),
+            ("/v1/groups/{group}/members/{member}/poll", "post"),
+            ("/v1/groups/{group}/offsets", "post"),
+            ("/v1/groups/{group}/offsets", "put"),
         ] {
             assert!(
                 paths.get(path).and_then(|p| p.get(method)).is_some(),

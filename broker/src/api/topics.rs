@@ -115,5 +115,6 @@ pub async fn delete_topic(
 ) -> Result<StatusCode, ApiError> {
     broker.auth.authorize(&headers, Action::Admin, &name)?;
     broker.topics.delete(&name).await?;
+    broker.forget_topic_in_groups(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,9 +1,9 @@
 //! Configuration, requests, views and outcomes of the coordinator.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Limits of the consumer-group coordinator (`[groups]` in the broker configuration).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GroupLimits {
     /// Most groups the broker keeps (a group exists while it has a live member or a committed

@@ -562,12 +562,13 @@ impl Log {
         })();
         match result {
             Ok(new) => {
-                old.mark_sealed();
                 let new = Arc::new(new);
-                self.segments
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(new.clone());
+                // Sealed flag and the new segment change together, so retention (which deletes
+                // sealed segments under the same lock) can never see the last segment sealed.
+                let mut segs = self.segments.write().unwrap_or_else(|p| p.into_inner());
+                old.mark_sealed();
+                segs.push(new.clone());
+                drop(segs);
                 w.active = new;
                 w.bytes_since_index = 0;
                 self.sync.advance(next);
@@ -802,8 +803,10 @@ impl Log {
             let mut segs = self.segments.write().unwrap_or_else(|p| p.into_inner());
             let n = segs
                 .iter()
+                .take(segs.len() - 1) // never the active segment
                 .take_while(|s| s.is_sealed() && s.next_offset() <= offset)
                 .count();
+            debug_assert!(n < segs.len());
             let removed = segs.drain(..n).collect();
             self.log_start_offset
                 .store(segs[0].base_offset, Ordering::Release);

@@ -214,3 +214,65 @@ fn log_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Log>();
 }
+
+#[test]
+fn concurrent_appends_reads_and_retention_stay_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small(FsyncPolicy::Never);
+    cfg.segment_bytes = 512;
+    let (log, _) = Log::open(dir.path(), cfg).unwrap();
+    let log = Arc::new(log);
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..400 {
+                    log.append(&[rec(t * 10_000 + i, &format!("w{t}-{i}"))])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                let start = log.log_start_offset();
+                match log.read(start, 50, usize::MAX) {
+                    Ok(r) => {
+                        for (i, rec) in r.records.iter().enumerate() {
+                            assert_eq!(rec.offset, start + i as u64);
+                        }
+                        assert!(r.next_offset <= r.high_watermark);
+                    }
+                    // Retention may move the start between our load and the read.
+                    Err(ReadError::OffsetOutOfRange { log_start, .. }) => {
+                        assert!(log_start > start)
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+    };
+    let retention = {
+        let (log, done) = (log.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                log.delete_segments_before(log.high_watermark() / 2)
+                    .unwrap();
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    reader.join().unwrap();
+    retention.join().unwrap();
+    assert_eq!(log.high_watermark(), 800);
+    let segs = log.segments();
+    assert!(!segs.last().unwrap().sealed);
+    let r = log.read(log.log_start_offset(), 1000, usize::MAX).unwrap();
+    assert_eq!(r.next_offset, 800);
+}
