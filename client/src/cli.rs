@@ -533,7 +533,7 @@ mod tests {
             partition: 2,
             offset: 7,
             timestamp_ms: 0,
-            key: key.map(|k| bytes::Bytes::copy_from_slice(k)),
+            key: key.map(bytes::Bytes::copy_from_slice),
             value: bytes::Bytes::copy_from_slice(value),
             value_format: format,
             headers: BTreeMap::new(),

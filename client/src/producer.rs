@@ -249,7 +249,11 @@ struct Pending {
 
 #[derive(Debug)]
 enum Command {
-    Send { key: BatchKey, pending: Pending },
+    // Boxed: a pending record is large next to the other commands.
+    Send {
+        key: BatchKey,
+        pending: Box<Pending>,
+    },
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
@@ -362,7 +366,7 @@ impl Producer {
         self.tx
             .send(Command::Send {
                 key: (topic.to_owned(), batch_partition),
-                pending,
+                pending: Box::new(pending),
             })
             .await
             .map_err(|_| ProduceError::Closed)?;
@@ -529,7 +533,7 @@ impl BatchLoop {
             let next_deadline = self.open.values().map(|b| b.deadline).min();
             tokio::select! {
                 command = rx.recv(), if receiving => match command {
-                    Some(Command::Send { key, pending }) => self.add(key, pending),
+                    Some(Command::Send { key, pending }) => self.add(key, *pending),
                     Some(Command::Flush(done)) => {
                         self.seal_all();
                         self.flush_waiters.push((self.next_id, done));

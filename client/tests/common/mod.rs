@@ -105,14 +105,14 @@ impl Broker {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent && line.contains("listening") {
-                    if let Some(addr) = line
+                if !sent
+                    && line.contains("listening")
+                    && let Some(addr) = line
                         .split_whitespace()
                         .find_map(|w| w.strip_prefix("addr="))
-                    {
-                        let _ = tx.send(addr.to_owned());
-                        sent = true;
-                    }
+                {
+                    let _ = tx.send(addr.to_owned());
+                    sent = true;
                 }
                 sink.lock().unwrap().push(line);
             }
