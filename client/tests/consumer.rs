@@ -142,7 +142,7 @@ async fn a_member_working_longer_than_its_lease_keeps_its_partitions_by_heartbea
     let mut consumer = Consumer::join(
         client.clone(),
         ConsumerConfig {
-            lease_ms: 1_500,
+            lease_ms: 2_000,
             heartbeat: Heartbeat::EveryMs(300),
             ..config("workers", "slow")
         },
@@ -152,7 +152,7 @@ async fn a_member_working_longer_than_its_lease_keeps_its_partitions_by_heartbea
     let before: Vec<u64> = consumer.assignments().iter().map(|a| a.epoch).collect();
     poll_n(&mut consumer, 4).await;
     // "Work" for more than two leases without calling the broker.
-    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    tokio::time::sleep(Duration::from_millis(5_000)).await;
     let outcome = consumer.commit().await.unwrap();
     assert!(outcome.revoked.is_empty(), "{outcome:?}");
     assert_eq!(outcome.committed.len(), 2);
