@@ -354,3 +354,28 @@ fn at_least_once_with_a_consumer_killed_mid_batch() {
         assert_eq!(final_offsets[&p], Some(RECORDS / PARTITIONS));
     }
 }
+
+#[test]
+fn a_member_without_partitions_waits_out_its_poll_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let api = Api::new(&broker.url);
+    api.create_topic("single", 1);
+    let first = join(&api, "pair", "single", 30_000);
+    assert_eq!(partitions_of(&first).len(), 1);
+    let second = join(&api, "pair", "single", 30_000);
+    assert!(partitions_of(&second).is_empty());
+    let id = second["member_id"].as_str().unwrap();
+    let started = Instant::now();
+    let (status, polled) = api.post(
+        &format!("/v1/groups/pair/members/{id}/poll"),
+        &json!({"wait_ms": 400}),
+    );
+    assert_eq!(status, 200, "{polled}");
+    assert!(polled["records"].as_array().unwrap().is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "an idle member's poll returned after {:?} instead of waiting",
+        started.elapsed()
+    );
+}

@@ -422,7 +422,17 @@ pub async fn poll(
             c.records.extend(batch.records);
         }
         let got = cursors.iter().any(|c| !c.records.is_empty());
-        if got || Instant::now() >= deadline || broker.is_stopping() || cursors.is_empty() {
+        if got || Instant::now() >= deadline || broker.is_stopping() {
+            break;
+        }
+        if cursors.is_empty() {
+            // Nothing assigned (more members than partitions): wait out the poll rather than
+            // answer at once, so an idle member does not spin; it gets partitions at a later
+            // heartbeat or poll.
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {},
+                () = crate::partition::until_true(&mut stopping) => {},
+            }
             break;
         }
         // Sleep until any partition of the topic is appended to, the wait ends, or shutdown.
