@@ -190,6 +190,19 @@ fn committed_offsets_survive_sigkill_and_poll_resumes_from_them() {
     let (status, body) = commit(&api, "billing", &id, "orders", 0, 4, epoch);
     assert_eq!(status, 200, "{body}");
 
+    let metrics = reqwest::blocking::get(format!("{}/metrics", broker.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("wharf_group_lag{")
+            && l.contains(r#"group="billing""#)
+            && l.ends_with(" 6")),
+        "lag 10 - 4 = 6 is exported: {metrics}"
+    );
+    let (_, described) = api.get("/v1/groups/billing");
+    assert_eq!(described["partitions"][0]["lag"], 6, "{described}");
+
     let broker = broker.restart_after_kill9();
     let api = Api::new(&broker.url);
     assert_eq!(
