@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: formatting, lints, and the whole test suite.
+# The README's test command: formatting, lints, the whole test suite, and the deployment checks.
 #
 # Installs what the suite needs on first use (into ignored folders of this checkout) and
 # starts/stops the local services it needs. Exits non-zero on the first failure.
@@ -9,6 +9,8 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+logs="$(mktemp -d)"
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -17,13 +19,15 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "local stack"
-# LocalStack (S3, SQS) on the host for the tests that talk to AWS APIs. Stopped on exit unless it
-# was already running before this script (then it belongs to someone else: leave it).
+# LocalStack on the host: S3 and SQS for the tests, CloudFormation, EC2, IAM, SSM and STS for the
+# deployment checks. Stopped on exit unless it was already running before this script (then it
+# belongs to someone else: leave it).
+export WHARF_LOCALSTACK_SERVICES="${WHARF_LOCALSTACK_SERVICES:-s3,sqs,cloudformation,ec2,iam,ssm,sts}"
 stack="$here/stack.sh"
 if bash "$stack" status >/dev/null 2>&1; then
   echo "LocalStack is already running; it stays up after the tests"
 else
-  trap 'bash "$stack" down' EXIT
+  trap 'bash "$stack" down; rm -rf "$logs"' EXIT
   # Turn Ctrl-C / kill into a normal exit so that the EXIT trap stops LocalStack.
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -33,9 +37,19 @@ eval "$(bash "$stack" env)"
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$logs/nextest.log"
   # nextest does not run doctests
-  cargo test --workspace --locked --doc
+  cargo test --workspace --locked --doc 2>&1 | tee "$logs/doctest.log"
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/nextest.log"
 fi
+
+step "deployment checks"
+bash "$here/check-deploy.sh" 2>&1 | tee "$logs/deploy.log"
+
+# One closing line for the whole run: nextest's summary, doc tests and deployment checks.
+sum() { grep -oE "$1" "$2" 2>/dev/null | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
+passed=$(( $(sum '[0-9]+ passed' "$logs/nextest.log") + $(sum '[0-9]+ passed' "$logs/doctest.log") + $(sum '[0-9]+ passed' "$logs/deploy.log") ))
+skipped=$(sum '[0-9]+ skipped' "$logs/nextest.log")
+printf '\nall checks passed in %d s\n' "$(( $(date +%s) - started ))"
+printf 'wharf: %d passed, 0 failed, %d skipped\n' "$passed" "$skipped"
