@@ -531,10 +531,8 @@ impl Client {
         );
         let timeout = self.request_timeout + Duration::from_millis(request.wait_ms.unwrap_or(0));
         let rb = Self::json_body(self.request(Method::POST, &path), request);
-        let answer: wire::PollResponse = self
-            .call(&format!("poll {group}/{member}"), rb, timeout)
-            .await?;
-        Ok(answer.into())
+        self.call(&format!("poll {group}/{member}"), rb, timeout)
+            .await
     }
 
     /// `POST /v1/groups/{group}/offsets`: commit (all or nothing; 409 `fenced`).
@@ -606,83 +604,6 @@ impl Client {
     }
 }
 
-/// Wire shapes the client decodes differently from `wharf_proto::api`.
-mod wire {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer};
-    use serde_json::value::RawValue;
-    use wharf_proto::api::{FetchedRecord, PolledPartition, PolledRecord};
-
-    /// `wharf_proto::api::PolledRecord` flattens a `FetchedRecord`, and serde's `flatten`
-    /// buffers fields in a way that cannot hold a `RawValue`, so decoding a JSON `value`
-    /// through it fails. The same fields, spelled out, decode fine.
-    #[derive(Debug, Deserialize)]
-    pub struct PollResponse {
-        member_id: String,
-        topic: String,
-        lease_expires_at: u64,
-        records: Vec<PolledRecordFlat>,
-        partitions: Vec<PolledPartition>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    struct PolledRecordFlat {
-        topic: String,
-        partition: u32,
-        epoch: u64,
-        offset: u64,
-        timestamp: i64,
-        #[serde(default)]
-        key: Option<String>,
-        #[serde(default)]
-        key_b64: Option<String>,
-        #[serde(default, deserialize_with = "present_raw")]
-        value: Option<Box<RawValue>>,
-        #[serde(default)]
-        value_b64: Option<String>,
-        #[serde(default)]
-        value_url: Option<String>,
-        #[serde(default)]
-        headers: BTreeMap<String, String>,
-    }
-
-    /// A present `value` (even `null`) is `Some`, as in `wharf_proto`.
-    fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
-        Box::<RawValue>::deserialize(d).map(Some)
-    }
-
-    impl From<PollResponse> for wharf_proto::api::PollResponse {
-        fn from(r: PollResponse) -> Self {
-            Self {
-                member_id: r.member_id,
-                topic: r.topic,
-                lease_expires_at: r.lease_expires_at,
-                records: r
-                    .records
-                    .into_iter()
-                    .map(|p| PolledRecord {
-                        topic: p.topic,
-                        partition: p.partition,
-                        epoch: p.epoch,
-                        record: FetchedRecord {
-                            offset: p.offset,
-                            timestamp: p.timestamp,
-                            key: p.key,
-                            key_b64: p.key_b64,
-                            value: p.value,
-                            value_b64: p.value_b64,
-                            value_url: p.value_url,
-                            headers: p.headers,
-                        },
-                    })
-                    .collect(),
-                partitions: r.partitions,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,18 +615,14 @@ mod tests {
             {"topic":"t","partition":1,"epoch":7,"offset":4,"timestamp":9,"value":null},
             {"topic":"t","partition":1,"epoch":7,"offset":5,"timestamp":9,"value_b64":"AA=="}],
             "partitions":[{"partition":1,"epoch":7,"position":6,"high_watermark":6,"log_start_offset":0}]}"#;
-        let answer: wire::PollResponse = serde_json::from_str(body).unwrap();
-        let answer = wharf_proto::api::PollResponse::from(answer);
+        let answer: PollResponse = serde_json::from_str(body).unwrap();
         assert_eq!(
-            answer.records[0].record.value.as_ref().unwrap().get(),
+            answer.records[0].value.as_ref().unwrap().get(),
             r#"{"a":[1,2]}"#
         );
         assert_eq!(answer.records[0].epoch, 7);
-        assert_eq!(
-            answer.records[1].record.value.as_ref().unwrap().get(),
-            "null"
-        );
-        assert_eq!(answer.records[2].record.value_b64.as_deref(), Some("AA=="));
+        assert_eq!(answer.records[1].value.as_ref().unwrap().get(), "null");
+        assert_eq!(answer.records[2].value_b64.as_deref(), Some("AA=="));
         assert_eq!(answer.partitions[0].position, 6);
     }
 

@@ -13,6 +13,7 @@
 //! - [`error`]: [`Error`], what any broker call fails with.
 //! - [`cli`]: the `wharf` command line (the binary in `main.rs` only calls [`cli::main`]).
 
+pub mod claim;
 pub mod cli;
 pub mod client;
 pub mod consumer;
@@ -21,6 +22,7 @@ pub mod hooks;
 pub mod producer;
 pub mod record;
 
+pub use claim::{BlobOffload, BlobResolve, MissingObject};
 pub use client::{Acks, Client, ClientConfig, FetchBatch, FetchOptions, OffsetSpec, ProduceAnswer};
 pub use consumer::{CommitMode, CommitOutcome, ConsumeError, Consumer, ConsumerConfig, Heartbeat};
 pub use error::Error;
