@@ -142,6 +142,17 @@ pub fn is_json_object(text: &[u8]) -> bool {
     text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
+/// Reads, checks and parses a JSON object body of at most `limit` bytes.
+pub async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    let bytes = read_body(headers, body, limit).await?;
+    parse_json(&bytes)
+}
+
 /// Parses a JSON object body into `T`, naming the problem in a 400.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if !is_json_object(body) {

@@ -24,7 +24,7 @@ use wharf_proto::api::{
 };
 
 use super::error::ApiError;
-use super::extract::{P, parse_json, read_body, require_json};
+use super::extract::{P, json_body, parse_json, read_body, require_json};
 use super::fetch::{Budget, resolve_pointers, write_records_json};
 use crate::config::Action;
 use crate::group::{
@@ -257,9 +257,7 @@ pub async fn join(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<MemberState>, ApiError> {
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    let req: JoinGroup = parse_json(&bytes)?;
+    let req: JoinGroup = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
     broker
         .auth
         .authorize(&headers, Action::Consume, &req.topic)?;
@@ -545,9 +543,7 @@ pub async fn commit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CommitResponse>, ApiError> {
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    let req: CommitRequest = parse_json(&bytes)?;
+    let req: CommitRequest = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
     let caller = broker.auth.authenticate(&headers)?;
     for o in &req.offsets {
         caller.require(Action::Consume, &o.topic)?;
@@ -590,9 +586,7 @@ pub async fn reset_offsets(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ApiGroupDescription>, ApiError> {
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    let req: ResetOffsets = parse_json(&bytes)?;
+    let req: ResetOffsets = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
     broker.auth.authorize(&headers, Action::Admin, &req.topic)?;
     let topic = broker
         .topics

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use wharf_proto::api::{CreateTopic, ErrorBody, PatchTopic, TopicDescription, TopicList};
 
 use super::error::ApiError;
-use super::extract::{P, parse_json, read_body, require_json};
+use super::extract::{P, json_body};
 use crate::config::Action;
 use crate::server::{Broker, now_ms};
 
@@ -31,9 +31,7 @@ pub async fn create_topic(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<TopicDescription>), ApiError> {
-    require_json(&headers)?;
-    let body = read_body(&headers, body, ADMIN_BODY_LIMIT).await?;
-    let req: CreateTopic = parse_json(&body)?;
+    let req: CreateTopic = json_body(&headers, body, ADMIN_BODY_LIMIT).await?;
     broker.auth.authorize(&headers, Action::Admin, &req.name)?;
     let topic = broker.topics.create(req, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(topic.describe(true))))
@@ -95,9 +93,7 @@ pub async fn patch_topic(
     body: Body,
 ) -> Result<Json<TopicDescription>, ApiError> {
     broker.auth.authorize(&headers, Action::Admin, &name)?;
-    require_json(&headers)?;
-    let body = read_body(&headers, body, ADMIN_BODY_LIMIT).await?;
-    let patch: PatchTopic = parse_json(&body)?;
+    let patch: PatchTopic = json_body(&headers, body, ADMIN_BODY_LIMIT).await?;
     let topic = broker.topics.patch(&name, patch).await?;
     Ok(Json(topic.describe(true)))
 }
