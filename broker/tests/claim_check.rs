@@ -99,10 +99,9 @@ fn large_values_are_offloaded_to_the_local_store_and_resolved_inline() {
     assert_eq!(body["error"]["retriable"], false);
 }
 
-#[test]
-fn retention_deletes_the_objects_of_expired_segments_and_no_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_RETENTION_CHECK_INTERVAL_MS", "200")]);
+/// Produces 12 offloaded records into 1 KiB segments, shrinks retention, and checks that exactly
+/// the objects of records below the new log start are gone. `exists` asks the store.
+fn check_retention_lifecycle(broker: &BrokerProcess, exists: &dyn Fn(&str) -> bool) {
     let api = Api::new(&broker.url);
     let (status, body) = api.post(
         "/v1/topics",
@@ -118,7 +117,7 @@ fn retention_deletes_the_objects_of_expired_segments_and_no_others() {
         .map(|o| pointer_at(&api, "scans", *o))
         .collect();
     for p in &pointers {
-        assert!(dir.path().join("blobs").join(&p.key).exists());
+        assert!(exists(&p.key), "object {} missing after produce", p.key);
     }
 
     let (status, body) = api.patch("/v1/topics/scans", &json!({"retention_bytes": 1500}));
@@ -134,36 +133,86 @@ fn retention_deletes_the_objects_of_expired_segments_and_no_others() {
         assert!(Instant::now() < deadline, "retention never ran");
         std::thread::sleep(Duration::from_millis(100));
     };
-    // Objects are deleted right after their segments; give the pass a moment to finish.
-    std::thread::sleep(Duration::from_millis(500));
+    // Objects are deleted right after their segments, in the same pass: wait for the counter.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = reqwest::blocking::get(format!("{}/metrics", broker.url))
+            .unwrap()
+            .text()
+            .unwrap();
+        let deleted: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("wharf_blob_deletes_total"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        if deleted as u64 >= log_start {
+            assert_eq!(
+                deleted as u64, log_start,
+                "one deletion per expired pointer"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "objects of expired segments were not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for (offset, p) in offsets.iter().zip(&pointers) {
-        let exists = dir.path().join("blobs").join(&p.key).exists();
         if *offset < log_start {
             assert!(
-                !exists,
+                !exists(&p.key),
                 "object of expired offset {offset} still exists (log start {log_start})"
             );
         } else {
             assert!(
-                exists,
+                exists(&p.key),
                 "object of retained offset {offset} was deleted (log start {log_start})"
             );
         }
     }
-    let metrics = reqwest::blocking::get(format!("{}/metrics", broker.url))
-        .unwrap()
-        .text()
-        .unwrap();
-    let deleted: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("wharf_blob_deletes_total"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert_eq!(
-        deleted as u64, log_start,
-        "one deletion per expired pointer"
+}
+
+#[test]
+fn retention_deletes_the_objects_of_expired_segments_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[("WHARF_RETENTION_CHECK_INTERVAL_MS", "200")]);
+    let blobs = dir.path().join("blobs");
+    check_retention_lifecycle(&broker, &|key| blobs.join(key).exists());
+}
+
+#[test]
+fn retention_deletes_the_s3_objects_of_expired_segments_and_no_others() {
+    let endpoint = s3_endpoint();
+    let bucket = format!("wharf-retention-test-{}", std::process::id());
+    let rt = runtime();
+    let store = rt.block_on(async {
+        let mut config = S3Config::new(bucket.clone());
+        config.endpoint_url = Some(endpoint.clone());
+        config.region = Some("us-east-1".into());
+        config.force_path_style = true;
+        let store = S3BlobStore::connect(config).await.unwrap();
+        store.ensure_bucket().await.unwrap();
+        store
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            ("WHARF_RETENTION_CHECK_INTERVAL_MS", "200"),
+            ("WHARF_CLAIM_CHECK_STORE", "s3"),
+            ("WHARF_CLAIM_CHECK_BUCKET", &bucket),
+            ("WHARF_CLAIM_CHECK_ENDPOINT_URL", &endpoint),
+            ("WHARF_CLAIM_CHECK_REGION", "us-east-1"),
+            ("WHARF_CLAIM_CHECK_FORCE_PATH_STYLE", "true"),
+        ],
     );
+    check_retention_lifecycle(&broker, &|key| match rt.block_on(store.head(key)) {
+        Ok(_) => true,
+        Err(wharf_blob::BlobError::NotFound { .. }) => false,
+        Err(e) => panic!("head {key}: {e}"),
+    });
 }
 
 #[test]
