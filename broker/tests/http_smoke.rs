@@ -39,3 +39,29 @@ fn produced_records_come_back_from_fetch_with_kafka_placement() {
     assert_eq!(body["error"]["details"]["high_watermark"], 1);
     assert_eq!(body["error"]["details"]["log_start_offset"], 0);
 }
+
+#[test]
+fn the_api_speaks_h2c_with_prior_knowledge() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let h2 = reqwest::blocking::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let created = h2
+        .post(format!("{}/v1/topics", broker.url))
+        .json(&json!({"name": "h2", "partitions": 1}))
+        .send()
+        .unwrap();
+    assert_eq!(created.version(), reqwest::Version::HTTP_2);
+    assert_eq!(created.status().as_u16(), 201);
+    let produced = h2
+        .post(format!("{}/v1/topics/h2/records", broker.url))
+        .json(&json!({"records": [{"value": "over h2"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(produced.version(), reqwest::Version::HTTP_2);
+    assert_eq!(produced.status().as_u16(), 200);
+    let api = Api::new(&broker.url);
+    assert_eq!(api.fetch_all("h2", 0)[0]["value"], "over h2");
+}
