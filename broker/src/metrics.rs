@@ -117,7 +117,7 @@ impl Metrics {
         let fsync_seconds = latency_histogram();
         registry.register(
             "fsync_seconds",
-            "Time of explicit partition syncs (shutdown, flush)",
+            "Duration of each fdatasync that makes appends durable (group commit, always, shutdown)",
             fsync_seconds.clone(),
         );
         let idempotent_replays = Counter::default();

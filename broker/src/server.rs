@@ -14,6 +14,7 @@ use crate::api::error::ApiError;
 use crate::claim::{ClaimCheck, ClaimError};
 use crate::config::BrokerConfig;
 use crate::group::{Coordinator, RedbOffsetStore};
+use crate::log::SyncObserver;
 use crate::meta::{MetaError, MetaStore};
 use crate::metrics::Metrics;
 use crate::storage::StorageError;
@@ -149,7 +150,14 @@ impl Broker {
         }
 
         let meta = MetaStore::open(&dir)?;
-        let backend = Arc::new(DiskBackend::new(dir.join("topics"), config.fsync)?);
+        let metrics = Metrics::new();
+        let fsync_seconds = metrics.fsync_seconds.clone();
+        let observer = SyncObserver(Arc::new(move |d: Duration| {
+            fsync_seconds.observe(d.as_secs_f64());
+        }));
+        let backend = Arc::new(
+            DiskBackend::new(dir.join("topics"), config.fsync)?.with_sync_observer(observer),
+        );
         let rules = TopicRules {
             defaults: config.topic_defaults.clone(),
             max_partitions: config.max_partitions_per_topic,
@@ -165,7 +173,7 @@ impl Broker {
             config,
             topics,
             meta,
-            metrics: Metrics::new(),
+            metrics,
             key_locks: KeyLocks::default(),
             stopping,
             _lock: lock,
@@ -400,10 +408,6 @@ pub async fn run(
 
     let started = std::time::Instant::now();
     let synced = broker.topics.sync_all().await;
-    broker
-        .metrics
-        .fsync_seconds
-        .observe(started.elapsed().as_secs_f64());
     tracing::info!(
         sync_ms = started.elapsed().as_millis() as u64,
         ok = synced.is_ok(),

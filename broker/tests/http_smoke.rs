@@ -34,6 +34,19 @@ fn produced_records_come_back_from_fetch_with_kafka_placement() {
     assert_eq!(records[0]["key_b64"], "AAE=");
     assert_eq!(records[0]["value_b64"], "aGVsbG8=");
 
+    // acks=all (the default) waited for fdatasyncs, and each one was timed.
+    let metrics = reqwest::blocking::get(format!("{}/metrics", broker.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    let syncs: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("wharf_fsync_seconds_count"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(syncs >= 1.0, "no fdatasync was observed: {metrics}");
+
     let (status, body) = api.fetch("orders", 2, "offset=5");
     assert_error(status, &body, 416, "offset_out_of_range");
     assert_eq!(body["error"]["details"]["high_watermark"], 1);

@@ -194,6 +194,19 @@ pub struct Log {
     sync: SyncCoordinator,
     sync_failed: AtomicBool,
     retention_lock: Mutex<()>,
+    /// Told how long each fdatasync of an append took (metrics).
+    sync_observer: std::sync::OnceLock<SyncObserver>,
+}
+
+/// Receives the duration of every fdatasync that makes appends durable (`Always` and group
+/// commit), e.g. to feed a latency histogram.
+#[derive(Clone)]
+pub struct SyncObserver(pub Arc<dyn Fn(std::time::Duration) + Send + Sync>);
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -348,6 +361,7 @@ impl Log {
             sync: SyncCoordinator::new(high_watermark),
             sync_failed: AtomicBool::new(false),
             retention_lock: Mutex::new(()),
+            sync_observer: std::sync::OnceLock::new(),
         };
         Ok((log, outcome))
     }
@@ -355,6 +369,21 @@ impl Log {
     /// The directory holding this log's files.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Registers the observer of fdatasync durations (the first registration wins).
+    pub fn observe_syncs(&self, observer: SyncObserver) {
+        let _ = self.sync_observer.set(observer);
+    }
+
+    /// fdatasync of a segment file, timed for the observer.
+    fn timed_sync(&self, file: &File) -> io::Result<()> {
+        let started = std::time::Instant::now();
+        let result = file.sync_data();
+        if let Some(observer) = self.sync_observer.get() {
+            (observer.0)(started.elapsed());
+        }
+        result
     }
 
     /// The durability policy [`Log::append`] applies.
@@ -370,7 +399,7 @@ impl Log {
         match self.fsync {
             FsyncPolicy::Never => {}
             FsyncPolicy::Always => {
-                if let Err(source) = seg.file.sync_data() {
+                if let Err(source) = self.timed_sync(&seg.file) {
                     let e = SyncError::Io {
                         path: seg.path.clone(),
                         source: Arc::new(source),
@@ -413,7 +442,7 @@ impl Log {
                 .last()
                 .cloned()
                 .expect("a log always has an active segment");
-            seg.file.sync_data().map_err(|source| {
+            self.timed_sync(&seg.file).map_err(|source| {
                 self.sync_failed.store(true, Ordering::Release);
                 SyncError::Io {
                     path: seg.path.clone(),

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::log::{
     AppendError, FsyncPolicy, Log, LogConfig, LookupError, OpenError, ReadError, RetentionError,
-    SyncError,
+    SyncError, SyncObserver,
 };
 
 const DELETING_PREFIX: &str = ".deleting-";
@@ -24,6 +24,7 @@ const DELETING_PREFIX: &str = ".deleting-";
 pub struct DiskBackend {
     root: PathBuf,
     fsync: FsyncPolicy,
+    sync_observer: Option<SyncObserver>,
 }
 
 fn io_error(path: &Path, e: io::Error) -> StorageError {
@@ -47,7 +48,17 @@ fn sync_dir(path: &Path) -> Result<(), StorageError> {
 impl DiskBackend {
     pub fn new(root: PathBuf, fsync: FsyncPolicy) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
-        Ok(Self { root, fsync })
+        Ok(Self {
+            root,
+            fsync,
+            sync_observer: None,
+        })
+    }
+
+    /// Every partition opened from now on reports its fdatasync durations to `observer`.
+    pub fn with_sync_observer(mut self, observer: SyncObserver) -> Self {
+        self.sync_observer = Some(observer);
+        self
     }
 }
 
@@ -77,6 +88,9 @@ impl StorageBackend for DiskBackend {
                 detail: e.to_string(),
             },
         })?;
+        if let Some(observer) = &self.sync_observer {
+            log.observe_syncs(observer.clone());
+        }
         if let Some(t) = &outcome.truncated {
             tracing::warn!(
                 topic,
