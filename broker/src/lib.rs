@@ -13,7 +13,8 @@
 //! - [`group`]: consumer groups for stateless consumers (leases, fair assignment, fenced commits).
 //! - [`api`]: the HTTP API v1, the only module that knows HTTP; [`metrics`]: Prometheus metrics.
 //! - [`claim`]: the broker side of the claim check (offload, presigned reads, object lifecycle).
-//! - [`config`]: every setting, documented; [`server`]: assembly, [`run`], graceful shutdown.
+//! - [`config`]: every setting, documented; [`state`]: the shared [`state::Broker`];
+//!   [`server`]: assembly, [`run`], graceful shutdown.
 
 pub mod api;
 pub mod claim;
@@ -24,8 +25,10 @@ pub mod meta;
 pub mod metrics;
 pub mod partition;
 pub mod server;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod topic;
 
-pub use server::{RunError, run, shutdown_signal};
+pub use server::{run, shutdown_signal};
+pub use state::RunError;

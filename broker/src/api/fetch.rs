@@ -20,7 +20,7 @@ use crate::claim::Resolved;
 use crate::config::Action;
 use crate::metrics::TopicLabels;
 use crate::partition::Partition;
-use crate::server::Broker;
+use crate::state::Broker;
 use crate::storage::{ReadBatch, Record};
 
 /// Most records one fetch may ask for.

@@ -32,7 +32,7 @@ use crate::group::{
     MemberError, MemberView, OffsetReset, Position, ResetError, StoreError,
 };
 use crate::metrics::GroupLabels;
-use crate::server::{Broker, now_ms};
+use crate::state::{Broker, now_ms};
 use crate::storage::StorageError;
 
 /// Lease a join gets when it names none.

@@ -29,7 +29,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 
 use crate::metrics::HttpLabels;
-use crate::server::Broker;
+use crate::state::Broker;
 use error::ApiError;
 
 #[derive(OpenApi)]

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use crate::server::Broker;
+use crate::state::Broker;
 
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "The process is alive")))]
 pub async fn health() -> Json<Value> {

@@ -24,7 +24,7 @@ use super::extract::{P, Q, is_json_object, read_body, require_json};
 use crate::config::Action;
 use crate::meta::StoredResponse;
 use crate::metrics::{AcksLabels, TopicLabels};
-use crate::server::{Broker, now_ms};
+use crate::state::{Broker, now_ms};
 use crate::storage::{Bytes, Durability, Header, NewRecord};
 use crate::topic::Topic;
 

@@ -11,7 +11,7 @@ use wharf_proto::api::{CreateTopic, ErrorBody, PatchTopic, TopicDescription, Top
 use super::error::ApiError;
 use super::extract::{P, json_body};
 use crate::config::Action;
-use crate::server::{Broker, now_ms};
+use crate::state::{Broker, now_ms};
 
 /// Admin bodies are small; a tighter limit than produce keeps junk out early.
 const ADMIN_BODY_LIMIT: u64 = 64 * 1024;
