@@ -612,7 +612,7 @@ mod wire {
 
     use serde::{Deserialize, Deserializer};
     use serde_json::value::RawValue;
-    use wharf_proto::api::{FetchedRecord, PolledPartition, PolledRecord};
+    use wharf_proto::api::{PolledPartition, PolledRecord};
 
     /// `wharf_proto::api::PolledRecord` flattens a `FetchedRecord`, and serde's `flatten`
     /// buffers fields in a way that cannot hold a `RawValue`, so decoding a JSON `value`
@@ -665,16 +665,14 @@ mod wire {
                         topic: p.topic,
                         partition: p.partition,
                         epoch: p.epoch,
-                        record: FetchedRecord {
-                            offset: p.offset,
-                            timestamp: p.timestamp,
-                            key: p.key,
-                            key_b64: p.key_b64,
-                            value: p.value,
-                            value_b64: p.value_b64,
-                            value_url: p.value_url,
-                            headers: p.headers,
-                        },
+                        offset: p.offset,
+                        timestamp: p.timestamp,
+                        key: p.key,
+                        key_b64: p.key_b64,
+                        value: p.value,
+                        value_b64: p.value_b64,
+                        value_url: p.value_url,
+                        headers: p.headers,
                     })
                     .collect(),
                 partitions: r.partitions,
@@ -697,15 +695,12 @@ mod tests {
         let answer: wire::PollResponse = serde_json::from_str(body).unwrap();
         let answer = wharf_proto::api::PollResponse::from(answer);
         assert_eq!(
-            answer.records[0].record.value.as_ref().unwrap().get(),
+            answer.records[0].value.as_ref().unwrap().get(),
             r#"{"a":[1,2]}"#
         );
         assert_eq!(answer.records[0].epoch, 7);
-        assert_eq!(
-            answer.records[1].record.value.as_ref().unwrap().get(),
-            "null"
-        );
-        assert_eq!(answer.records[2].record.value_b64.as_deref(), Some("AA=="));
+        assert_eq!(answer.records[1].value.as_ref().unwrap().get(), "null");
+        assert_eq!(answer.records[2].value_b64.as_deref(), Some("AA=="));
         assert_eq!(answer.partitions[0].position, 6);
     }
 

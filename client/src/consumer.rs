@@ -345,6 +345,7 @@ impl Consumer {
             max_records: Some(self.config.max_records),
             max_bytes: Some(self.config.max_bytes),
             wait_ms: Some(self.config.poll_wait_ms),
+            resolve: None,
         };
         let member_id = self.member_id();
         let response = match self
@@ -389,14 +390,23 @@ impl Consumer {
         let mut records = Vec::with_capacity(response.records.len());
         for polled in response.records {
             let (topic, partition, epoch) = (polled.topic, polled.partition, polled.epoch);
-            let record =
-                match ConsumerRecord::from_wire(&topic, partition, Some(epoch), polled.record) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.restart = true;
-                        return Err(e.into());
-                    }
-                };
+            let fetched = wharf_proto::api::FetchedRecord {
+                offset: polled.offset,
+                timestamp: polled.timestamp,
+                key: polled.key,
+                key_b64: polled.key_b64,
+                value: polled.value,
+                value_b64: polled.value_b64,
+                value_url: polled.value_url,
+                headers: polled.headers,
+            };
+            let record = match ConsumerRecord::from_wire(&topic, partition, Some(epoch), fetched) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.restart = true;
+                    return Err(e.into());
+                }
+            };
             let record = match &self.resolve {
                 None => record,
                 Some(hook) => {
