@@ -11,8 +11,10 @@
 //! - [`hooks`]: the claim-check seams ([`OffloadHook`] before batching, [`ResolveHook`] after
 //!   polling); `wharf-blob` implements them.
 //! - [`error`]: [`Error`], what any broker call fails with.
+//! - [`bench`]: `wharf bench`, throughput and latency of the broker (table, JSON, PNG chart).
 //! - [`cli`]: the `wharf` command line (the binary in `main.rs` only calls [`cli::main`]).
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod consumer;
