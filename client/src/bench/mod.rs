@@ -385,16 +385,44 @@ async fn run_phases(client: &Client, config: &BenchConfig) -> anyhow::Result<Vec
     match config.mode {
         BenchMode::ProduceConsume => {
             phases.push(produce_phase(client, config, true).await?);
+            wait_until_stored(client, config).await?;
             phases.push(consume_phase(client, config).await?);
         }
         BenchMode::Produce => phases.push(produce_phase(client, config, true).await?),
         BenchMode::Consume => {
             produce_phase(client, config, false).await?;
+            wait_until_stored(client, config).await?;
             phases.push(consume_phase(client, config).await?);
         }
         BenchMode::EndToEnd => phases.push(end_to_end_phase(client, config).await?),
     }
     Ok(phases)
+}
+
+/// With `acks=none` the broker answers before it appends: wait until the log holds every
+/// record, so the consume phase reads them all.
+async fn wait_until_stored(client: &Client, config: &BenchConfig) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let described = client
+            .describe_topic(&config.topic)
+            .await
+            .context("describing the bench topic")?;
+        let stored: u64 = described
+            .partition_states
+            .iter()
+            .map(|p| p.high_watermark - p.log_start_offset)
+            .sum();
+        if stored >= config.records {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the topic holds {stored} of {} produced records after 60 s",
+            config.records
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Shared counters of a running phase: what the sampler and progress bar read.
@@ -987,7 +1015,7 @@ mod tests {
 
     #[test]
     fn batches_cover_every_record_once() {
-        let total = 2_500;
+        let total: u64 = 2_500;
         let batches = total.div_ceil(1000);
         let lens: Vec<usize> = (0..batches).map(|i| batch_len(i, total, 1000)).collect();
         assert_eq!(lens, vec![1000, 1000, 500]);
