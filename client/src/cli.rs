@@ -5,6 +5,7 @@
 //! wharf topics list | describe NAME | delete NAME
 //! wharf produce TOPIC [--key K | --key-separator SEP] [--partition P] [--header NAME=VALUE]...
 //! wharf consume TOPIC [--from-beginning | --offset N] [--partition P] [--follow] [--print-key] [--print-offset]
+//! wharf bench [--mode produce-consume|produce|consume|end-to-end | --single] [--records N] ... (see `crate::bench`)
 //! ```
 //!
 //! # Decisions
@@ -68,6 +69,8 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Print records of a topic.
     Consume(ConsumeArgs),
+    /// Measure the broker: throughput and latency of produce and fetch requests.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topics(cmd) => topics(&client, cmd).await,
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
+        Command::Bench(args) => crate::bench::run(client, args).await,
     }
 }
 

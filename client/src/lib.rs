@@ -10,9 +10,12 @@
 //! - [`record`]: [`Record`] (to produce) and [`ConsumerRecord`] (polled or fetched).
 //! - [`hooks`]: the claim-check seams ([`OffloadHook`] before batching, [`ResolveHook`] after
 //!   polling); `wharf-blob` implements them.
+//! - [`claim`]: [`BlobOffload`] / [`BlobResolve`], the claim check over a `wharf-blob` store.
 //! - [`error`]: [`Error`], what any broker call fails with.
+//! - [`bench`]: `wharf bench`, throughput and latency of the broker (table, JSON, PNG chart).
 //! - [`cli`]: the `wharf` command line (the binary in `main.rs` only calls [`cli::main`]).
 
+pub mod bench;
 pub mod claim;
 pub mod cli;
 pub mod client;
