@@ -1,0 +1,795 @@
+//! The batching [`Producer`].
+//!
+//! - [`Producer::send`] runs the offload hook on large values, encodes the record, waits for
+//!   room in the byte budget (`max_buffered_bytes`, the back-pressure) and hands the record to a
+//!   background task. It returns a [`Delivery`], a future resolved when the record's batch is
+//!   acknowledged.
+//! - The background task groups records per `(topic, partition)` batch (keyed records by the
+//!   partition Kafka's partitioner predicts from the topic's partition count; keyless records in
+//!   one sticky batch per topic). A batch is sent when it reaches `batch_bytes` or
+//!   `max_batch_records`, when it is `linger_ms` old, or on [`Producer::flush`].
+//! - One request per batch, with a fresh UUID `Idempotency-Key` that every retry of that batch
+//!   reuses: retries (transport errors, timeouts, 5xx, 429, `retriable: true`) with exponential
+//!   backoff, at most `max_attempts` attempts within `delivery_timeout_ms`, so a retry after a
+//!   lost response returns the broker's first answer instead of appending again.
+//! - At most one request in flight per batch key, so records of one partition are appended in
+//!   the order they were sent, even across retries (Kafka's `max.in.flight=1` guarantee).
+//!
+//! # Decisions
+//! - Keyed records are sent **without** a `partition` field: the broker applies the same
+//!   murmur2 partitioner with its current partition count, so a stale cached count can only
+//!   make batching less tight, never put a key on the wrong partition. The count is fetched once
+//!   per topic, refreshed after `metadata_max_age_ms`, and dropped at once when the broker puts a
+//!   keyed record elsewhere than predicted or answers `unknown_partition`.
+//! - Keyless records are also sent without a partition: the broker's sticky partitioner puts a
+//!   whole request on one partition, which is the sticky behaviour Kafka's producer has.
+//! - Memory: a record holds its permits (its encoded size) from `send` until its batch is
+//!   answered; the command channel is bounded too. Nothing grows without bound.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+use wharf_proto::api::{ProduceRecord, ProduceResult};
+use wharf_proto::partitioner::partition_for_key;
+
+use crate::client::{Acks, Client, ProduceAnswer};
+use crate::error::Error;
+use crate::hooks::{HookError, OffloadHook};
+use crate::record::Record;
+
+/// Producer settings. Every field has a default ([`ProducerConfig::default`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// Send a batch once its records reach this many (encoded) bytes (Kafka's `batch.size`).
+    /// Default 512 KiB. Keep it well below the broker's `max_request_bytes` (default 8 MiB).
+    pub batch_bytes: usize,
+    /// Send a batch once it holds this many records. Default 10 000.
+    pub max_batch_records: usize,
+    /// Send a batch at the latest this long after its first record (Kafka's `linger.ms`).
+    /// Default 5.
+    pub linger_ms: u64,
+    /// Bytes of records accepted but not yet acknowledged; `send` waits while the budget is used
+    /// up (Kafka's `buffer.memory`). Default 32 MiB.
+    pub max_buffered_bytes: usize,
+    /// Longest `send` waits for buffer space before failing with
+    /// [`ProduceError::BufferFull`] (Kafka's `max.block.ms`). Default 60 000.
+    pub max_block_ms: u64,
+    /// Attempts per batch, the first included. Default 5.
+    pub max_attempts: u32,
+    /// First backoff between attempts; doubles up to `retry_backoff_max_ms`. Default 100.
+    pub retry_backoff_ms: u64,
+    /// Longest backoff between attempts. Default 2 000.
+    pub retry_backoff_max_ms: u64,
+    /// No new attempt starts once a batch is this old (Kafka's `delivery.timeout.ms`).
+    /// Default 120 000.
+    pub delivery_timeout_ms: u64,
+    /// When the broker answers. Default [`Acks::All`].
+    pub acks: Acks,
+    /// Refresh a topic's cached partition count after this long. Default 60 000.
+    pub metadata_max_age_ms: u64,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            batch_bytes: 512 * 1024,
+            max_batch_records: 10_000,
+            linger_ms: 5,
+            max_buffered_bytes: 32 * 1024 * 1024,
+            max_block_ms: 60_000,
+            max_attempts: 5,
+            retry_backoff_ms: 100,
+            retry_backoff_max_ms: 2_000,
+            delivery_timeout_ms: 120_000,
+            acks: Acks::All,
+            metadata_max_age_ms: 60_000,
+        }
+    }
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub topic: String,
+    pub partition: u32,
+    /// `None` with [`Acks::None`] (the broker answers before appending).
+    pub offset: Option<u64>,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Why a record was not produced.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProduceError {
+    /// The broker refused this record (e.g. `record_too_large`, `unknown_partition`); other
+    /// records of the batch may have succeeded.
+    #[error("record refused with {code}: {message}")]
+    Rejected {
+        code: String,
+        message: String,
+        retriable: bool,
+    },
+    /// The batch failed; `attempts` requests were made with the same idempotency key.
+    #[error("batch to {topic} failed after {attempts} attempt(s): {source}")]
+    BatchFailed {
+        topic: String,
+        attempts: u32,
+        #[source]
+        source: Arc<Error>,
+    },
+    /// Looking up the topic's partition count for a keyed record failed.
+    #[error("cannot look up partitions of {topic}: {source}")]
+    Metadata {
+        topic: String,
+        #[source]
+        source: Arc<Error>,
+    },
+    /// The record cannot be encoded (e.g. a JSON value that is not JSON).
+    #[error("cannot encode the record: {source}")]
+    Encode {
+        #[source]
+        source: Arc<Error>,
+    },
+    /// The record alone is larger than the whole buffer.
+    #[error("record of {record_bytes} bytes is larger than max_buffered_bytes ({limit_bytes})")]
+    RecordTooLarge {
+        record_bytes: usize,
+        limit_bytes: usize,
+    },
+    /// No buffer space freed up within `max_block_ms`.
+    #[error("no buffer space within {waited_ms} ms (max_buffered_bytes is used up)")]
+    BufferFull { waited_ms: u64 },
+    /// The offload hook failed.
+    #[error("offloading the value failed: {source}")]
+    Offload {
+        #[source]
+        source: Arc<HookError>,
+    },
+    /// The producer was closed.
+    #[error("the producer is closed")]
+    Closed,
+}
+
+/// Counters of a producer's work since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProducerStats {
+    /// Batches sent (each is one request, not counting retries).
+    pub batches: u64,
+    /// Produce requests made, retries included.
+    pub requests: u64,
+    /// Requests that were retries of an earlier attempt.
+    pub retries: u64,
+    /// Records the broker acknowledged.
+    pub records_acked: u64,
+    /// Records that failed (refused, or their batch failed).
+    pub records_failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    records_acked: AtomicU64,
+    records_failed: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TopicMeta {
+    partitions: u32,
+    fetched_at: Instant,
+}
+
+#[derive(Debug)]
+struct Shared {
+    client: Client,
+    config: ProducerConfig,
+    counters: Counters,
+    /// Topic → partition count, for predicting keyed records' partitions.
+    metadata: Mutex<HashMap<String, TopicMeta>>,
+}
+
+impl Shared {
+    fn invalidate(&self, topic: &str) {
+        self.metadata.lock().expect("metadata lock").remove(topic);
+    }
+}
+
+/// A batching, retrying producer. Cheap to clone; clones share the buffer and the background
+/// task, which ends when the last clone is dropped or [`Producer::close`] is called (buffered
+/// records are sent first either way).
+#[derive(Debug, Clone)]
+pub struct Producer {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Command>,
+    buffer: Arc<Semaphore>,
+    offload: Option<Arc<dyn OffloadHook>>,
+}
+
+/// Resolves when the record's batch is acknowledged (or failed).
+#[derive(Debug)]
+#[must_use = "a delivery tells whether the record was produced"]
+pub struct Delivery {
+    rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+}
+
+impl Future for Delivery {
+    type Output = Result<RecordMetadata, ProduceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A dropped sender means the background task is gone: treat it as closed.
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ProduceError::Closed)))
+    }
+}
+
+/// Batch key: topic and predicted partition (`None`: the topic's keyless sticky batch).
+type BatchKey = (String, Option<u32>);
+
+#[derive(Debug)]
+struct Pending {
+    wire: ProduceRecord,
+    bytes: usize,
+    /// Partition predicted for a keyed record without an explicit partition.
+    predicted: Option<u32>,
+    reply: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
+    /// Held until the batch is answered: this is what bounds buffered memory.
+    permit: OwnedSemaphorePermit,
+}
+
+#[derive(Debug)]
+enum Command {
+    Send { key: BatchKey, pending: Pending },
+    Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+impl Producer {
+    /// Starts a producer (and its background task on the current tokio runtime).
+    pub fn new(client: Client, config: ProducerConfig) -> Self {
+        Self::with_offload(client, config, None)
+    }
+
+    /// Starts a producer whose large values go through `offload` before batching.
+    pub fn with_offload(
+        client: Client,
+        config: ProducerConfig,
+        offload: Option<Arc<dyn OffloadHook>>,
+    ) -> Self {
+        let buffer = Arc::new(Semaphore::new(
+            config.max_buffered_bytes.min(Semaphore::MAX_PERMITS),
+        ));
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            counters: Counters::default(),
+            metadata: Mutex::new(HashMap::new()),
+        });
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(BatchLoop::new(Arc::clone(&shared)).run(rx));
+        Self {
+            shared,
+            tx,
+            buffer,
+            offload,
+        }
+    }
+
+    /// The producer's settings.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.shared.config
+    }
+
+    /// Counters since the start.
+    pub fn stats(&self) -> ProducerStats {
+        let c = &self.shared.counters;
+        ProducerStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            records_acked: c.records_acked.load(Ordering::Relaxed),
+            records_failed: c.records_failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues `record` for `topic`. Waits while the buffer is full (at most `max_block_ms`);
+    /// the returned [`Delivery`] resolves when the record's batch is acknowledged.
+    pub async fn send(&self, topic: &str, record: Record) -> Result<Delivery, ProduceError> {
+        let record = match &self.offload {
+            Some(hook) if record.value.len() > hook.threshold_bytes() => hook
+                .offload(topic, record)
+                .await
+                .map_err(|e| ProduceError::Offload {
+                    source: Arc::new(e),
+                })?,
+            _ => record,
+        };
+        let predicted = match (&record.key, record.partition) {
+            (Some(key), None) => Some(partition_for_key(key, self.partitions(topic).await?)),
+            _ => None,
+        };
+        let batch_partition = record.partition.or(predicted);
+        let bytes = record.encoded_bytes();
+        let wire = record.to_wire().map_err(|e| ProduceError::Encode {
+            source: Arc::new(e),
+        })?;
+
+        let limit_bytes = self.shared.config.max_buffered_bytes;
+        if bytes > limit_bytes || bytes > Semaphore::MAX_PERMITS {
+            return Err(ProduceError::RecordTooLarge {
+                record_bytes: bytes,
+                limit_bytes,
+            });
+        }
+        let wanted = u32::try_from(bytes).map_err(|_| ProduceError::RecordTooLarge {
+            record_bytes: bytes,
+            limit_bytes,
+        })?;
+        let max_block = Duration::from_millis(self.shared.config.max_block_ms);
+        let permit = match tokio::time::timeout(
+            max_block,
+            Arc::clone(&self.buffer).acquire_many_owned(wanted),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(ProduceError::Closed),
+            Err(_elapsed) => {
+                return Err(ProduceError::BufferFull {
+                    waited_ms: self.shared.config.max_block_ms,
+                });
+            }
+        };
+
+        let (reply, rx) = oneshot::channel();
+        let pending = Pending {
+            wire,
+            bytes,
+            predicted,
+            reply,
+            permit,
+        };
+        self.tx
+            .send(Command::Send {
+                key: (topic.to_owned(), batch_partition),
+                pending,
+            })
+            .await
+            .map_err(|_| ProduceError::Closed)?;
+        Ok(Delivery { rx })
+    }
+
+    /// Sends every record and waits for all of them; one result per record, in order.
+    pub async fn send_all(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Vec<Result<RecordMetadata, ProduceError>> {
+        let mut deliveries = Vec::new();
+        for record in records {
+            deliveries.push(self.send(topic, record).await);
+        }
+        let mut out = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            out.push(match d {
+                Ok(delivery) => delivery.await,
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    /// Sends every buffered batch now and waits until all records sent before this call are
+    /// answered.
+    pub async fn flush(&self) -> Result<(), ProduceError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Flush(tx))
+            .await
+            .map_err(|_| ProduceError::Closed)?;
+        rx.await.map_err(|_| ProduceError::Closed)
+    }
+
+    /// Sends everything buffered, waits for the answers, and stops the background task. Later
+    /// sends (from any clone) fail with [`ProduceError::Closed`].
+    pub async fn close(&self) -> Result<(), ProduceError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Close(tx)).await.is_err() {
+            return Ok(()); // already closed
+        }
+        self.buffer.close();
+        rx.await.map_err(|_| ProduceError::Closed)
+    }
+
+    /// The topic's partition count, from the cache or the broker.
+    async fn partitions(&self, topic: &str) -> Result<u32, ProduceError> {
+        let max_age = Duration::from_millis(self.shared.config.metadata_max_age_ms);
+        if let Some(meta) = self
+            .shared
+            .metadata
+            .lock()
+            .expect("metadata lock")
+            .get(topic)
+            && meta.fetched_at.elapsed() < max_age
+        {
+            return Ok(meta.partitions);
+        }
+        let description = self
+            .shared
+            .client
+            .describe_topic(topic)
+            .await
+            .map_err(|e| ProduceError::Metadata {
+                topic: topic.to_owned(),
+                source: Arc::new(e),
+            })?;
+        self.shared.metadata.lock().expect("metadata lock").insert(
+            topic.to_owned(),
+            TopicMeta {
+                partitions: description.partitions,
+                fetched_at: Instant::now(),
+            },
+        );
+        Ok(description.partitions)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The background task
+
+#[derive(Debug)]
+struct OpenBatch {
+    records: Vec<Pending>,
+    bytes: usize,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct SealedBatch {
+    id: u64,
+    key: BatchKey,
+    records: Vec<Pending>,
+}
+
+/// What a finished request reports back to the loop.
+struct Finished {
+    id: u64,
+    key: BatchKey,
+    metas: Vec<PendingMeta>,
+    outcome: Result<ProduceAnswer, (u32, Error)>,
+}
+
+/// The parts of a [`Pending`] that stay with the loop while its wire form is in flight.
+#[derive(Debug)]
+struct PendingMeta {
+    predicted: Option<u32>,
+    reply: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+struct BatchLoop {
+    shared: Arc<Shared>,
+    open: HashMap<BatchKey, OpenBatch>,
+    /// Sealed batches waiting for the one in flight with the same key.
+    queued: HashMap<BatchKey, VecDeque<SealedBatch>>,
+    busy: HashSet<BatchKey>,
+    in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
+    /// Ids of sealed batches not yet answered.
+    unanswered: BTreeSet<u64>,
+    next_id: u64,
+    /// Flush callers waiting until every batch with an id below theirs is answered.
+    flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
+    close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl BatchLoop {
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            open: HashMap::new(),
+            queued: HashMap::new(),
+            busy: HashSet::new(),
+            in_flight: FuturesUnordered::new(),
+            unanswered: BTreeSet::new(),
+            next_id: 0,
+            flush_waiters: Vec::new(),
+            close_waiters: Vec::new(),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut receiving = true;
+        loop {
+            if !receiving && self.open.is_empty() && self.in_flight.is_empty() {
+                debug_assert!(self.queued.values().all(VecDeque::is_empty));
+                break;
+            }
+            let next_deadline = self.open.values().map(|b| b.deadline).min();
+            tokio::select! {
+                command = rx.recv(), if receiving => match command {
+                    Some(Command::Send { key, pending }) => self.add(key, pending),
+                    Some(Command::Flush(done)) => {
+                        self.seal_all();
+                        self.flush_waiters.push((self.next_id, done));
+                        self.answer_flushes();
+                    }
+                    Some(Command::Close(done)) => {
+                        self.close_waiters.push(done);
+                        // Commands already queued are still drained; new sends fail.
+                        rx.close();
+                    }
+                    None => {
+                        receiving = false;
+                        self.seal_all();
+                    }
+                },
+                Some(finished) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finish(finished);
+                }
+                () = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                    let now = Instant::now();
+                    let expired: Vec<BatchKey> = self
+                        .open
+                        .iter()
+                        .filter(|(_, b)| b.deadline <= now)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for key in expired {
+                        self.seal(&key);
+                    }
+                }
+            }
+        }
+        for waiter in self.flush_waiters.drain(..) {
+            let _ = waiter.1.send(());
+        }
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn add(&mut self, key: BatchKey, pending: Pending) {
+        let config = Arc::clone(&self.shared);
+        let config = &config.config;
+        // A record that would push a non-empty batch over the size goes into the next batch.
+        if let Some(batch) = self.open.get(&key)
+            && !batch.records.is_empty()
+            && batch.bytes + pending.bytes > config.batch_bytes
+        {
+            self.seal(&key);
+        }
+        let linger = Duration::from_millis(config.linger_ms);
+        let batch = self.open.entry(key.clone()).or_insert_with(|| OpenBatch {
+            records: Vec::new(),
+            bytes: 0,
+            deadline: Instant::now() + linger,
+        });
+        batch.bytes += pending.bytes;
+        batch.records.push(pending);
+        if batch.bytes >= config.batch_bytes || batch.records.len() >= config.max_batch_records {
+            self.seal(&key);
+        }
+    }
+
+    fn seal_all(&mut self) {
+        let keys: Vec<BatchKey> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.seal(&key);
+        }
+    }
+
+    fn seal(&mut self, key: &BatchKey) {
+        let Some(batch) = self.open.remove(key) else {
+            return;
+        };
+        debug_assert!(!batch.records.is_empty(), "open batches hold a record");
+        let id = self.next_id;
+        self.next_id += 1;
+        self.unanswered.insert(id);
+        let sealed = SealedBatch {
+            id,
+            key: key.clone(),
+            records: batch.records,
+        };
+        if self.busy.contains(key) {
+            self.queued
+                .entry(key.clone())
+                .or_default()
+                .push_back(sealed);
+        } else {
+            self.launch(sealed);
+        }
+    }
+
+    fn launch(&mut self, batch: SealedBatch) {
+        self.busy.insert(batch.key.clone());
+        let mut wire = Vec::with_capacity(batch.records.len());
+        let mut metas = Vec::with_capacity(batch.records.len());
+        for p in batch.records {
+            wire.push(p.wire);
+            metas.push(PendingMeta {
+                predicted: p.predicted,
+                reply: p.reply,
+                _permit: p.permit,
+            });
+        }
+        let shared = Arc::clone(&self.shared);
+        let (id, key) = (batch.id, batch.key);
+        self.in_flight.push(Box::pin(async move {
+            let outcome = deliver(&shared, &key.0, &wire).await;
+            Finished {
+                id,
+                key,
+                metas,
+                outcome,
+            }
+        }));
+    }
+
+    fn finish(&mut self, finished: Finished) {
+        let Finished {
+            id,
+            key,
+            metas,
+            outcome,
+        } = finished;
+        let topic = &key.0;
+        let counters = &self.shared.counters;
+        match outcome {
+            Ok(answer) if answer.results.len() == metas.len() => {
+                let mut stale_metadata = false;
+                for (meta, result) in metas.into_iter().zip(answer.results) {
+                    let outcome = record_outcome(topic, result);
+                    match &outcome {
+                        Ok(done) => {
+                            counters.records_acked.fetch_add(1, Ordering::Relaxed);
+                            stale_metadata |= meta.predicted.is_some_and(|p| p != done.partition);
+                        }
+                        Err(e) => {
+                            counters.records_failed.fetch_add(1, Ordering::Relaxed);
+                            stale_metadata |= matches!(e, ProduceError::Rejected { code, .. } if code == "unknown_partition");
+                        }
+                    }
+                    let _ = meta.reply.send(outcome);
+                }
+                if stale_metadata {
+                    tracing::debug!(topic = %topic, "partition count changed; refreshing metadata");
+                    self.shared.invalidate(topic);
+                }
+            }
+            Ok(answer) => {
+                let error = Arc::new(Error::Decode {
+                    operation: format!("produce {topic}"),
+                    status: answer.status,
+                    message: format!(
+                        "{} results for {} records",
+                        answer.results.len(),
+                        metas.len()
+                    ),
+                });
+                self.fail_all(topic, metas, 1, &error);
+            }
+            Err((attempts, error)) => {
+                if error.code() == Some("unknown_partition") {
+                    self.shared.invalidate(topic);
+                }
+                self.fail_all(topic, metas, attempts, &Arc::new(error));
+            }
+        }
+        self.unanswered.remove(&id);
+        self.busy.remove(&key);
+        if let Some(next) = self.queued.get_mut(&key).and_then(VecDeque::pop_front) {
+            self.launch(next);
+        }
+        if self.queued.get(&key).is_some_and(VecDeque::is_empty) {
+            self.queued.remove(&key);
+        }
+        self.answer_flushes();
+    }
+
+    fn fail_all(&self, topic: &str, metas: Vec<PendingMeta>, attempts: u32, error: &Arc<Error>) {
+        self.shared
+            .counters
+            .records_failed
+            .fetch_add(metas.len() as u64, Ordering::Relaxed);
+        for meta in metas {
+            let _ = meta.reply.send(Err(ProduceError::BatchFailed {
+                topic: topic.to_owned(),
+                attempts,
+                source: Arc::clone(error),
+            }));
+        }
+    }
+
+    /// Answers the flushes whose batches (ids below their mark) are all answered.
+    fn answer_flushes(&mut self) {
+        let oldest = self.unanswered.first().copied().unwrap_or(u64::MAX);
+        let (done, waiting): (Vec<_>, Vec<_>) = self
+            .flush_waiters
+            .drain(..)
+            .partition(|(mark, _)| oldest >= *mark);
+        self.flush_waiters = waiting;
+        for (_, waiter) in done {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+fn record_outcome(topic: &str, result: ProduceResult) -> Result<RecordMetadata, ProduceError> {
+    if let Some(e) = result.error {
+        return Err(ProduceError::Rejected {
+            code: e.code,
+            message: e.message,
+            retriable: e.retriable,
+        });
+    }
+    match result.partition {
+        Some(partition) => Ok(RecordMetadata {
+            topic: topic.to_owned(),
+            partition,
+            offset: result.offset,
+            timestamp_ms: result.timestamp,
+        }),
+        None => Err(ProduceError::Rejected {
+            code: "missing_partition".to_owned(),
+            message: "the broker's result names no partition".to_owned(),
+            retriable: false,
+        }),
+    }
+}
+
+/// Sends one batch, retrying retriable failures with the same idempotency key.
+async fn deliver(
+    shared: &Shared,
+    topic: &str,
+    records: &[ProduceRecord],
+) -> Result<ProduceAnswer, (u32, Error)> {
+    let config = &shared.config;
+    let counters = &shared.counters;
+    let idempotency_key = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(config.delivery_timeout_ms);
+    let mut backoff = Duration::from_millis(config.retry_backoff_ms);
+    let max_backoff = Duration::from_millis(config.retry_backoff_max_ms);
+    counters.batches.fetch_add(1, Ordering::Relaxed);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        if attempt > 1 {
+            counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        match shared
+            .client
+            .produce(topic, records, config.acks, Some(&idempotency_key))
+            .await
+        {
+            Ok(answer) => {
+                if answer.replayed {
+                    tracing::debug!(topic, attempt, key = %idempotency_key, "broker replayed an earlier answer");
+                }
+                return Ok(answer);
+            }
+            Err(e)
+                if e.is_retriable()
+                    && attempt < config.max_attempts.max(1)
+                    && Instant::now() + backoff < deadline =>
+            {
+                tracing::warn!(topic, attempt, key = %idempotency_key, error = %e, backoff_ms = backoff.as_millis() as u64, "produce failed; retrying with the same idempotency key");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max_backoff);
+            }
+            Err(e) => return Err((attempt, e)),
+        }
+    }
+}
