@@ -16,6 +16,21 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "local stack"
+# LocalStack (S3, SQS) on the host for the tests that talk to AWS APIs. Stopped on exit unless it
+# was already running before this script (then it belongs to someone else: leave it).
+stack="$here/stack.sh"
+if bash "$stack" status >/dev/null 2>&1; then
+  echo "LocalStack is already running; it stays up after the tests"
+else
+  trap 'bash "$stack" down' EXIT
+  # Turn Ctrl-C / kill into a normal exit so that the EXIT trap stops LocalStack.
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+fi
+bash "$stack" up
+eval "$(bash "$stack" env)"
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -1,1 +1,37 @@
-//! Blob storage for claim checks.
+//! Blob storage for Wharf claim checks.
+//!
+//! Records whose value is larger than the offload threshold do not go into the log: the value is
+//! uploaded to a blob store and the log keeps a small JSON [`Pointer`] (the claim check) with the
+//! header `wharf-payload: s3`. The broker and the client both hold an `Arc<dyn BlobStore>`.
+//!
+//! Module map:
+//! - [`store`]: the object-safe [`BlobStore`] trait and its outcome types ([`PutOutcome`],
+//!   [`ObjectInfo`], [`DeleteOutcome`]).
+//! - [`key`]: object key validation shared by every store (no absolute paths, no `..`).
+//! - [`s3`]: [`S3BlobStore`] over `aws-sdk-s3` (multipart above a threshold, SigV4 presigned GETs).
+//! - [`local`]: [`LocalDirBlobStore`], objects as files under a root directory with atomic writes;
+//!   the broker's embedded default.
+//! - [`claim`]: the claim-check protocol shared by producers and consumers: [`Pointer`], the header
+//!   constants, key naming, [`offload`], [`resolve`] (verifies size and sha256) and
+//!   [`OffloadPolicy`].
+//! - [`error`]: [`BlobError`], the error of every store operation.
+//!
+//! The trait returns boxed futures ([`BlobFuture`]) instead of `async fn` so that
+//! `dyn BlobStore` works without the `async-trait` crate.
+
+pub mod claim;
+pub mod error;
+pub mod key;
+pub mod local;
+pub mod s3;
+pub mod store;
+
+pub use claim::{
+    DEFAULT_OFFLOAD_THRESHOLD_BYTES, OffloadError, OffloadPolicy, PAYLOAD_HEADER,
+    PAYLOAD_HEADER_S3, Pointer, PointerError, ResolveError, object_key, offload, resolve,
+};
+pub use error::BlobError;
+pub use key::validate_key;
+pub use local::LocalDirBlobStore;
+pub use s3::{EnsureBucketOutcome, S3BlobStore, S3Config};
+pub use store::{BlobFuture, BlobStore, DeleteOutcome, ObjectInfo, PutOutcome};
