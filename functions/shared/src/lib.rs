@@ -12,6 +12,8 @@ pub mod broker;
 pub mod claim;
 pub mod env;
 pub mod idempotency;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use broker::broker_config_from_env;
 pub use claim::{ClaimCheck, ClaimCheckConfig, ClaimCheckError, is_pointer, resolve_record};
