@@ -531,8 +531,10 @@ impl Client {
         );
         let timeout = self.request_timeout + Duration::from_millis(request.wait_ms.unwrap_or(0));
         let rb = Self::json_body(self.request(Method::POST, &path), request);
-        self.call(&format!("poll {group}/{member}"), rb, timeout)
-            .await
+        let answer: wire::PollResponse = self
+            .call(&format!("poll {group}/{member}"), rb, timeout)
+            .await?;
+        Ok(answer.into())
     }
 
     /// `POST /v1/groups/{group}/offsets`: commit (all or nothing; 409 `fenced`).
@@ -587,17 +589,125 @@ impl Client {
     }
 
     /// `PUT /v1/groups/{group}/offsets`: resets committed offsets while no member is live.
-    pub async fn reset_offsets(&self, group: &str, request: &ResetOffsets) -> Result<(), Error> {
+    /// Answers the group's description after the reset.
+    pub async fn reset_offsets(
+        &self,
+        group: &str,
+        request: &ResetOffsets,
+    ) -> Result<GroupDescription, Error> {
         let path = format!("/v1/groups/{}/offsets", segment("group", group)?);
         let rb = Self::json_body(self.request(Method::PUT, &path), request);
-        self.call_no_content(&format!("reset offsets of {group}"), rb)
-            .await
+        self.call(
+            &format!("reset offsets of {group}"),
+            rb,
+            self.request_timeout,
+        )
+        .await
+    }
+}
+
+/// Wire shapes the client decodes differently from `wharf_proto::api`.
+mod wire {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+    use serde_json::value::RawValue;
+    use wharf_proto::api::{FetchedRecord, PolledPartition, PolledRecord};
+
+    /// `wharf_proto::api::PolledRecord` flattens a `FetchedRecord`, and serde's `flatten`
+    /// buffers fields in a way that cannot hold a `RawValue`, so decoding a JSON `value`
+    /// through it fails. The same fields, spelled out, decode fine.
+    #[derive(Debug, Deserialize)]
+    pub struct PollResponse {
+        member_id: String,
+        topic: String,
+        lease_expires_at: u64,
+        records: Vec<PolledRecordFlat>,
+        partitions: Vec<PolledPartition>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct PolledRecordFlat {
+        topic: String,
+        partition: u32,
+        epoch: u64,
+        offset: u64,
+        timestamp: i64,
+        #[serde(default)]
+        key: Option<String>,
+        #[serde(default)]
+        key_b64: Option<String>,
+        #[serde(default, deserialize_with = "present_raw")]
+        value: Option<Box<RawValue>>,
+        #[serde(default)]
+        value_b64: Option<String>,
+        #[serde(default)]
+        value_url: Option<String>,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    }
+
+    /// A present `value` (even `null`) is `Some`, as in `wharf_proto`.
+    fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+        Box::<RawValue>::deserialize(d).map(Some)
+    }
+
+    impl From<PollResponse> for wharf_proto::api::PollResponse {
+        fn from(r: PollResponse) -> Self {
+            Self {
+                member_id: r.member_id,
+                topic: r.topic,
+                lease_expires_at: r.lease_expires_at,
+                records: r
+                    .records
+                    .into_iter()
+                    .map(|p| PolledRecord {
+                        topic: p.topic,
+                        partition: p.partition,
+                        epoch: p.epoch,
+                        record: FetchedRecord {
+                            offset: p.offset,
+                            timestamp: p.timestamp,
+                            key: p.key,
+                            key_b64: p.key_b64,
+                            value: p.value,
+                            value_b64: p.value_b64,
+                            value_url: p.value_url,
+                            headers: p.headers,
+                        },
+                    })
+                    .collect(),
+                partitions: r.partitions,
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polled_records_with_json_values_decode() {
+        let body = r#"{"member_id":"m","topic":"t","lease_expires_at":5,"records":[
+            {"topic":"t","partition":1,"epoch":7,"offset":3,"timestamp":9,"key":"k","value":{"a":[1,2]},"headers":{"h":"v"}},
+            {"topic":"t","partition":1,"epoch":7,"offset":4,"timestamp":9,"value":null},
+            {"topic":"t","partition":1,"epoch":7,"offset":5,"timestamp":9,"value_b64":"AA=="}],
+            "partitions":[{"partition":1,"epoch":7,"position":6,"high_watermark":6,"log_start_offset":0}]}"#;
+        let answer: wire::PollResponse = serde_json::from_str(body).unwrap();
+        let answer = wharf_proto::api::PollResponse::from(answer);
+        assert_eq!(
+            answer.records[0].record.value.as_ref().unwrap().get(),
+            r#"{"a":[1,2]}"#
+        );
+        assert_eq!(answer.records[0].epoch, 7);
+        assert_eq!(
+            answer.records[1].record.value.as_ref().unwrap().get(),
+            "null"
+        );
+        assert_eq!(answer.records[2].record.value_b64.as_deref(), Some("AA=="));
+        assert_eq!(answer.partitions[0].position, 6);
+    }
 
     #[test]
     fn names_that_would_change_the_path_are_refused() {

@@ -1,5 +1,5 @@
-//! `wharf`: the command-line client.
+//! `wharf`: the command-line client (all logic lives in `wharf_client::cli`).
 
-fn main() {
-    eprintln!("wharf: the CLI is being built (see README)");
+fn main() -> std::process::ExitCode {
+    wharf_client::cli::main()
 }

@@ -249,7 +249,11 @@ struct Pending {
 
 #[derive(Debug)]
 enum Command {
-    Send { key: BatchKey, pending: Pending },
+    // Boxed: a pending record is large next to the other commands.
+    Send {
+        key: BatchKey,
+        pending: Box<Pending>,
+    },
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
@@ -362,7 +366,7 @@ impl Producer {
         self.tx
             .send(Command::Send {
                 key: (topic.to_owned(), batch_partition),
-                pending,
+                pending: Box::new(pending),
             })
             .await
             .map_err(|_| ProduceError::Closed)?;
@@ -424,15 +428,27 @@ impl Producer {
         {
             return Ok(meta.partitions);
         }
-        let description = self
-            .shared
-            .client
-            .describe_topic(topic)
-            .await
-            .map_err(|e| ProduceError::Metadata {
-                topic: topic.to_owned(),
-                source: Arc::new(e),
-            })?;
+        // A lookup is idempotent: retry it like a batch.
+        let config = &self.shared.config;
+        let mut backoff = Duration::from_millis(config.retry_backoff_ms);
+        let mut attempt = 1;
+        let description = loop {
+            match self.shared.client.describe_topic(topic).await {
+                Ok(d) => break d,
+                Err(e) if e.is_retriable() && attempt < config.max_attempts => {
+                    tracing::warn!(topic, attempt, error = %e, "partition lookup failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(config.retry_backoff_max_ms));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(ProduceError::Metadata {
+                        topic: topic.to_owned(),
+                        source: Arc::new(e),
+                    });
+                }
+            }
+        };
         self.shared.metadata.lock().expect("metadata lock").insert(
             topic.to_owned(),
             TopicMeta {
@@ -517,7 +533,7 @@ impl BatchLoop {
             let next_deadline = self.open.values().map(|b| b.deadline).min();
             tokio::select! {
                 command = rx.recv(), if receiving => match command {
-                    Some(Command::Send { key, pending }) => self.add(key, pending),
+                    Some(Command::Send { key, pending }) => self.add(key, *pending),
                     Some(Command::Flush(done)) => {
                         self.seal_all();
                         self.flush_waiters.push((self.next_id, done));
