@@ -191,9 +191,11 @@ pub struct LambdaWatch {
 impl LambdaWatch {
     /// Starts `cargo lambda watch` at the workspace root with `env` for the functions; a
     /// function is the workspace binary of the same name, compiled on its first invocation
-    /// (debug profile, the test's target directory).
+    /// (debug profile, the test's target directory). `{endpoint}` in an env value is replaced by
+    /// the watch's own Invoke API endpoint (for `WHARF_LAMBDA_ENDPOINT`).
     pub fn start(env: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let own_endpoint = format!("http://127.0.0.1:{port}");
         let target = profile_dir().parent().expect("target dir").to_path_buf();
         let mut cmd = Command::new("cargo");
         cmd.args([
@@ -205,8 +207,8 @@ impl LambdaWatch {
         ])
         .arg(port.to_string())
         .args(["--ignore-changes", "--timeout", "300"]);
-        cmd.arg("--target-dir")
-            .arg(&target)
+        // `--target-dir` trips cargo-lambda's own `cargo metadata` call; the variable works.
+        cmd.env("CARGO_TARGET_DIR", &target)
             .current_dir(workspace_root())
             .env("PATH", path_with_cargo_lambda())
             .env("RUST_LOG", "info")
@@ -220,7 +222,7 @@ impl LambdaWatch {
             }
         }
         for (k, v) in env {
-            cmd.env(k, v);
+            cmd.env(k, v.replace("{endpoint}", &own_endpoint));
         }
         let mut child = cmd.spawn().expect("spawn cargo lambda watch");
         let log: Log = Arc::default();
@@ -255,6 +257,29 @@ impl LambdaWatch {
     /// Everything cargo-lambda and the functions printed so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log").join("\n")
+    }
+
+    /// The Invoke API URL of `function`.
+    pub fn invoke_url(&self, function: &str) -> String {
+        format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.endpoint
+        )
+    }
+
+    /// The `init_us` figures the functions logged at cold start (`cold start init done`).
+    pub fn cold_start_init_us(&self) -> Vec<u64> {
+        self.lines_with("cold start init done")
+            .iter()
+            .filter_map(|l| {
+                l.split(|c: char| c.is_whitespace() || c == ',' || c == '"' || c == '{' || c == '}')
+                    .find_map(|w| {
+                        w.strip_prefix("init_us=")
+                            .or_else(|| w.strip_prefix("init_us:"))
+                    })
+                    .and_then(|v| v.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+            })
+            .collect()
     }
 
     /// Log lines containing `needle`.
