@@ -208,13 +208,14 @@ impl<H: BatchHandler> Engine<H> {
         payload: &Value,
     ) -> Result<Summary, ConsumerError> {
         let started = Instant::now();
-        let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+        let remaining = Duration::from_millis(remaining_ms(deadline_ms, now_ms()));
         let mut stop_at = started
             + remaining.saturating_sub(Duration::from_millis(self.settings.safety_margin_ms));
         if let Some(max) = payload.get("max_duration_ms").and_then(Value::as_u64) {
             stop_at = stop_at.min(started + Duration::from_millis(max));
         }
         tracing::info!(
+            deadline_ms,
             remaining_ms = remaining.as_millis() as u64,
             budget_ms = stop_at.saturating_duration_since(started).as_millis() as u64,
             "invocation started"
@@ -570,5 +571,29 @@ impl BatchResult {
                 });
             }
         }
+    }
+}
+
+/// Milliseconds left before `deadline_ms`. Lambda sends the deadline as milliseconds since the
+/// epoch; some local emulators (cargo-lambda's `watch` among them) send the function timeout
+/// instead (e.g. `600000`). A value that cannot be an epoch time (before 2001) is read as the
+/// time remaining, so the consumer neither stops at once nor runs unbounded.
+fn remaining_ms(deadline_ms: u64, now_ms: u64) -> u64 {
+    const EPOCH_MS_2001: u64 = 978_307_200_000;
+    if deadline_ms < EPOCH_MS_2001 {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_deadline_in_epoch_ms_leaves_the_difference_and_a_bare_timeout_is_the_time_left() {
+        let now = 1_790_000_000_000;
+        assert_eq!(super::remaining_ms(now + 3_000, now), 3_000);
+        assert_eq!(super::remaining_ms(now - 5, now), 0);
+        assert_eq!(super::remaining_ms(600_000, now), 600_000);
     }
 }

@@ -123,7 +123,7 @@ impl<S: Sink> Handler<S> {
             .await
             .map_err(|source| ProducerError::Broker {
                 topic: topic.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         if answer.replayed {
             tracing::info!(
