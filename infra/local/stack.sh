@@ -8,7 +8,7 @@
 #   bash infra/local/stack.sh down      # stop the LocalStack this script started
 #
 # Environment (all optional):
-#   WHARF_LOCALSTACK_SERVICES   services to start (default s3,sqs)
+#   WHARF_LOCALSTACK_SERVICES   services to start (default s3,sqs,ssm)
 #   WHARF_LOCALSTACK_PORT       gateway port on 127.0.0.1 (default 4566)
 #   WHARF_LOCALSTACK_TIMEOUT_S  seconds to wait for readiness (default 90)
 #   WHARF_OFFLOAD_BUCKET        bucket created by `up` (default wharf-offload)
@@ -28,7 +28,7 @@ python="${WHARF_PYTHON:-python3}"
 host=127.0.0.1
 port="${WHARF_LOCALSTACK_PORT:-4566}"
 endpoint="http://$host:$port"
-services="${WHARF_LOCALSTACK_SERVICES:-s3,sqs}"
+services="${WHARF_LOCALSTACK_SERVICES:-s3,sqs,ssm}"
 bucket="${WHARF_OFFLOAD_BUCKET:-wharf-offload}"
 timeout_s="${WHARF_LOCALSTACK_TIMEOUT_S:-90}"
 

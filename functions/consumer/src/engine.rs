@@ -141,7 +141,7 @@ fn now_ms() -> u64 {
 impl<H: BatchHandler> Engine<H> {
     /// Builds the engine from the environment.
     pub async fn from_env(env: &Env, handler: H) -> Result<Self, ConsumerError> {
-        let client = Client::new(broker_config_from_env(env)?)?;
+        let client = Client::new(broker_config_from_env(env).await?)?;
         let settings = ConsumerSettings::from_env(env)?;
         let claim = settings.claim_check.open().await?;
         Ok(Self::new(client, settings, claim, handler))

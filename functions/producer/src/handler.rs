@@ -47,7 +47,7 @@ pub enum InitError {
 impl Handler<Client> {
     /// Builds the handler from the environment: broker client, settings, claim-check store.
     pub async fn from_env(env: &Env) -> Result<Self, InitError> {
-        let client = Client::new(broker_config_from_env(env)?)?;
+        let client = Client::new(broker_config_from_env(env).await?)?;
         let config = ProducerConfig::from_env(env)?;
         let claim = config.claim_check.open().await?;
         Ok(Self::new(client, config, claim))

@@ -20,6 +20,16 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// `WHARF_TOKEN_PARAMETER` names an SSM parameter that cannot be read (missing, no
+    /// permission, SSM unreachable). The function does not start without its token rather than
+    /// calling the broker unauthenticated.
+    #[error("cannot read the broker token from SSM parameter {parameter}")]
+    TokenParameter {
+        parameter: String,
+        // Boxed: the SDK's error is large and this is a cold-start-only path.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A source of settings: the process environment, or a fixed map (tests).
