@@ -308,7 +308,7 @@ pub fn write_records_json(
                 }
                 _ => {
                     out.extend_from_slice(b",\"key_b64\":\"");
-                    out.extend_from_slice(B64.encode(key).as_bytes());
+                    push_base64(out, key);
                     out.push(b'"');
                 }
             }
@@ -320,7 +320,7 @@ pub fn write_records_json(
             }
             _ => {
                 out.extend_from_slice(b",\"value_b64\":\"");
-                out.extend_from_slice(B64.encode(&r.value).as_bytes());
+                push_base64(out, &r.value);
                 out.push(b'"');
             }
         }
@@ -341,6 +341,17 @@ pub fn write_records_json(
         out.extend_from_slice(b"}}");
     }
     out.push(b']');
+}
+
+/// Appends the base64 of `bytes` to `out` in place (a `String` per record was the largest
+/// allocation count of a JSON fetch).
+fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    let written = B64
+        .encode_slice(bytes, &mut out[start..])
+        .expect("the buffer was sized for padded base64");
+    out.truncate(start + written);
 }
 
 /// Query of an offset lookup.
