@@ -81,6 +81,13 @@ pub async fn run(
 
     let app = crate::api::router(Arc::clone(&broker));
     let mut server_stop = broker.stopping.clone();
+    // Answers are written in one go; Nagle's algorithm would hold back their last segment until
+    // the client's delayed ACK (up to 40 ms on Linux) on keep-alive connections.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             crate::partition::until_true(&mut server_stop).await;

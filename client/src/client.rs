@@ -1,5 +1,10 @@
 //! The low-level [`Client`]: one method per HTTP API v1 route, typed requests and answers, a
 //! timeout on every call, no retries (callers decide; only idempotent requests may be retried).
+//!
+//! Produce and fetch use the binary batch encoding ([`wharf_proto::binary`]) by default
+//! ([`Encoding::Binary`]): no base64, no JSON escaping, a few bytes of framing per record. The
+//! client still reads a JSON answer when one comes back (any broker error body, or a broker that
+//! ignores `Accept`), so it decides by the answer's `Content-Type`, never by what it asked for.
 
 use std::time::Duration;
 
@@ -12,9 +17,26 @@ use wharf_proto::api::{
     GroupDescription, GroupList, JoinGroup, MemberState, OffsetLookup, PatchTopic, PollRequest,
     PollResponse, ProduceRecord, ProduceResult, ResetOffsets, TopicDescription, TopicList,
 };
+use wharf_proto::binary;
 
 use crate::error::Error;
-use crate::record::ConsumerRecord;
+use crate::record::{ConsumerRecord, Record, ValueFormat};
+
+/// How produce requests and fetch answers travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// The binary batch encoding, `application/vnd.wharf.batch.v1` (default).
+    #[default]
+    Binary,
+    /// The JSON bodies of HTTP API v1 (`value_b64` / `value`), e.g. for a proxy that inspects
+    /// bodies.
+    Json,
+}
+
+/// Idle keep-alive connections kept per broker. Every concurrent request needs its own HTTP/1.1
+/// connection; keeping as many as a busy client runs avoids reconnecting (and a TCP handshake
+/// plus slow start) between bursts.
+const POOL_MAX_IDLE_PER_HOST: usize = 64;
 
 /// Where the broker is and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +50,9 @@ pub struct ClientConfig {
     pub request_timeout_ms: u64,
     /// Longest time to establish a connection, in milliseconds. Default 5 000.
     pub connect_timeout_ms: u64,
+    /// Encoding of produce requests and fetch answers: [`Encoding::Binary`] (default) or
+    /// [`Encoding::Json`]. Other routes are always JSON.
+    pub encoding: Encoding,
 }
 
 impl ClientConfig {
@@ -38,7 +63,15 @@ impl ClientConfig {
             token: None,
             request_timeout_ms: 30_000,
             connect_timeout_ms: 5_000,
+            encoding: Encoding::default(),
         }
+    }
+
+    /// Sets the encoding of produce and fetch bodies.
+    #[must_use]
+    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
     }
 
     /// Sets the bearer token.
@@ -81,6 +114,18 @@ pub struct ProduceAnswer {
     pub replayed: bool,
     /// One per record; `error` set on records the broker refused.
     pub results: Vec<ProduceResult>,
+}
+
+/// A produce request body encoded once, e.g. to send the same batch many times (benchmarks) or
+/// to retry without re-encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedBatch {
+    /// The request body.
+    pub body: bytes::Bytes,
+    /// How `body` is encoded.
+    pub encoding: Encoding,
+    /// Records in the body (answers must carry as many results).
+    pub records: usize,
 }
 
 /// Which records a fetch reads.
@@ -139,6 +184,7 @@ pub struct Client {
     base: String,
     token: Option<String>,
     request_timeout: Duration,
+    encoding: Encoding,
 }
 
 /// Path segments are topic, group and member names, whose alphabet (`[A-Za-z0-9._-]`) needs no
@@ -171,6 +217,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            // Requests are written in one go; Nagle would hold back the tail of each.
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| Error::InvalidInput {
                 message: format!("cannot build the HTTP client: {e}"),
@@ -180,7 +229,20 @@ impl Client {
             base,
             token: config.token,
             request_timeout: Duration::from_millis(config.request_timeout_ms),
+            encoding: config.encoding,
         })
+    }
+
+    /// The encoding of produce and fetch bodies.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// This client (sharing its connection pool) with another encoding.
+    #[must_use]
+    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
     }
 
     /// The broker's base URL.
@@ -209,6 +271,17 @@ impl Client {
         rb: RequestBuilder,
         timeout: Duration,
     ) -> Result<(StatusCode, bool, bytes::Bytes), Error> {
+        let (status, replayed, _, body) = self.send_typed(operation, rb, timeout).await?;
+        Ok((status, replayed, body))
+    }
+
+    /// [`Client::send`], also telling whether the answer is in the binary batch encoding.
+    async fn send_typed(
+        &self,
+        operation: &str,
+        rb: RequestBuilder,
+        timeout: Duration,
+    ) -> Result<(StatusCode, bool, bool, bytes::Bytes), Error> {
         let response = rb
             .timeout(timeout)
             .send()
@@ -216,11 +289,24 @@ impl Client {
             .map_err(|e| Error::from_reqwest(operation, timeout, e))?;
         let status = response.status();
         let replayed = response.headers().contains_key(IDEMPOTENT_REPLAY_HEADER);
+        let is_binary = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(binary::names_binary);
         let body = response
             .bytes()
             .await
             .map_err(|e| Error::from_reqwest(operation, timeout, e))?;
-        Ok((status, replayed, body))
+        Ok((status, replayed, is_binary, body))
+    }
+
+    fn binary_decode_error(operation: &str, status: StatusCode, e: binary::DecodeError) -> Error {
+        Error::Decode {
+            operation: operation.to_owned(),
+            status: status.as_u16(),
+            message: format!("binary answer: {e}"),
+        }
     }
 
     fn api_error(operation: &str, status: StatusCode, body: &[u8]) -> Error {
@@ -368,10 +454,128 @@ impl Client {
         acks: Acks,
         idempotency_key: Option<&str>,
     ) -> Result<ProduceAnswer, Error> {
+        let batch = match self.encoding {
+            Encoding::Json => Self::encode_json(records)?,
+            Encoding::Binary => Self::encode_wire_binary(records)?,
+        };
+        self.produce_encoded(topic, &batch, acks, idempotency_key)
+            .await
+    }
+
+    fn encode_json(records: &[ProduceRecord]) -> Result<EncodedBatch, Error> {
         #[derive(Serialize)]
         struct Body<'a> {
             records: &'a [ProduceRecord],
         }
+        let body = serde_json::to_vec(&Body { records }).map_err(|e| Error::InvalidInput {
+            message: format!("cannot encode the records as JSON: {e}"),
+        })?;
+        Ok(EncodedBatch {
+            body: body.into(),
+            encoding: Encoding::Json,
+            records: records.len(),
+        })
+    }
+
+    /// Re-encodes JSON wire records as binary (base64 fields decoded, JSON keys as the broker
+    /// would store them), so a caller holding wire records still gets the compact body.
+    fn encode_wire_binary(records: &[ProduceRecord]) -> Result<EncodedBatch, Error> {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as B64;
+        let invalid = |what: &str, e: base64::DecodeError| Error::InvalidInput {
+            message: format!("{what} is not base64: {e}"),
+        };
+        let mut out = Vec::with_capacity(binary::estimated_len(records.len(), 0));
+        binary::write_produce_header(&mut out, records.len());
+        for r in records {
+            let key: Option<std::borrow::Cow<'_, [u8]>> = match (&r.key, &r.key_b64) {
+                (Some(serde_json::Value::String(s)), _) => Some(s.as_bytes().into()),
+                (Some(serde_json::Value::Null), _) => None,
+                (Some(other), _) => Some(other.to_string().into_bytes().into()),
+                (None, Some(b)) => Some(B64.decode(b).map_err(|e| invalid("key_b64", e))?.into()),
+                (None, None) => None,
+            };
+            let (value, value_is_json): (std::borrow::Cow<'_, [u8]>, bool) =
+                match (&r.value, &r.value_b64) {
+                    (Some(raw), _) => (raw.get().as_bytes().into(), true),
+                    (None, Some(b)) => (
+                        B64.decode(b).map_err(|e| invalid("value_b64", e))?.into(),
+                        false,
+                    ),
+                    (None, None) => {
+                        return Err(Error::InvalidInput {
+                            message: "a record needs `value` or `value_b64`".to_owned(),
+                        });
+                    }
+                };
+            let empty = std::collections::BTreeMap::new();
+            let headers = r.headers.as_ref().unwrap_or(&empty);
+            binary::write_produce_record(
+                &mut out,
+                binary::ProduceRecordRef {
+                    key: key.as_deref(),
+                    value: &value,
+                    value_is_json,
+                    partition: r.partition,
+                    timestamp_ms: r.timestamp,
+                    headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+                },
+            );
+        }
+        Ok(EncodedBatch {
+            body: out.into(),
+            encoding: Encoding::Binary,
+            records: records.len(),
+        })
+    }
+
+    /// Encodes `records` once in this client's encoding, for [`Client::produce_encoded`].
+    pub fn encode_batch(&self, records: &[Record]) -> Result<EncodedBatch, Error> {
+        match self.encoding {
+            Encoding::Json => {
+                let wire = records
+                    .iter()
+                    .map(Record::to_wire)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Self::encode_json(&wire)
+            }
+            Encoding::Binary => {
+                let payload: usize = records
+                    .iter()
+                    .map(|r| r.value.len() + r.key.as_ref().map_or(0, |k| k.len()))
+                    .sum();
+                let mut out = Vec::with_capacity(binary::estimated_len(records.len(), payload));
+                binary::write_produce_header(&mut out, records.len());
+                for r in records {
+                    binary::write_produce_record(
+                        &mut out,
+                        binary::ProduceRecordRef {
+                            key: r.key.as_deref(),
+                            value: &r.value,
+                            value_is_json: r.value_format == ValueFormat::Json,
+                            partition: r.partition,
+                            timestamp_ms: r.timestamp_ms,
+                            headers: r.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+                        },
+                    );
+                }
+                Ok(EncodedBatch {
+                    body: out.into(),
+                    encoding: Encoding::Binary,
+                    records: records.len(),
+                })
+            }
+        }
+    }
+
+    /// Sends a batch encoded by [`Client::encode_batch`] (answers as [`Client::produce`]).
+    pub async fn produce_encoded(
+        &self,
+        topic: &str,
+        batch: &EncodedBatch,
+        acks: Acks,
+        idempotency_key: Option<&str>,
+    ) -> Result<ProduceAnswer, Error> {
         #[derive(serde::Deserialize)]
         struct Refused {
             results: Vec<ProduceResult>,
@@ -382,22 +586,38 @@ impl Client {
             acks.as_query()
         );
         let op = format!("produce {topic}");
-        let mut rb = self.request(Method::POST, &path).json(&Body { records });
+        let content_type = match batch.encoding {
+            Encoding::Json => "application/json",
+            Encoding::Binary => binary::CONTENT_TYPE,
+        };
+        let mut rb = self
+            .request(Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(batch.body.clone());
+        if batch.encoding == Encoding::Binary {
+            rb = rb.header(reqwest::header::ACCEPT, binary::CONTENT_TYPE);
+        }
         if let Some(key) = idempotency_key {
             rb = rb.header(wharf_proto::IDEMPOTENCY_KEY_HEADER, key);
         }
-        let (status, replayed, body) = self.send(&op, rb, self.request_timeout).await?;
+        let (status, replayed, is_binary, body) =
+            self.send_typed(&op, rb, self.request_timeout).await?;
         if status.is_success() {
-            let answer: wharf_proto::api::ProduceResponse = Self::decode(&op, status, &body)?;
+            let results = if is_binary {
+                binary::decode_produce_response(&body)
+                    .map_err(|e| Self::binary_decode_error(&op, status, e))?
+            } else {
+                Self::decode::<wharf_proto::api::ProduceResponse>(&op, status, &body)?.results
+            };
             return Ok(ProduceAnswer {
                 status: status.as_u16(),
                 replayed,
-                results: answer.results,
+                results,
             });
         }
         if status == StatusCode::BAD_REQUEST
             && let Ok(refused) = serde_json::from_slice::<Refused>(&body)
-            && refused.results.len() == records.len()
+            && refused.results.len() == batch.records
         {
             return Ok(ProduceAnswer {
                 status: status.as_u16(),
@@ -414,15 +634,13 @@ impl Client {
     pub async fn produce_records(
         &self,
         topic: &str,
-        records: &[crate::record::Record],
+        records: &[Record],
         acks: Acks,
         idempotency_key: Option<&str>,
     ) -> Result<ProduceAnswer, Error> {
-        let wire = records
-            .iter()
-            .map(crate::record::Record::to_wire)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.produce(topic, &wire, acks, idempotency_key).await
+        let batch = self.encode_batch(records)?;
+        self.produce_encoded(topic, &batch, acks, idempotency_key)
+            .await
     }
 
     /// `GET /v1/topics/{topic}/partitions/{p}/records`: a plain read (long poll with
@@ -450,9 +668,29 @@ impl Client {
         }
         let op = format!("fetch {topic}/{partition}");
         let timeout = self.request_timeout + Duration::from_millis(options.wait_ms);
-        let answer: FetchResponse = self
-            .call(&op, self.request(Method::GET, &path), timeout)
-            .await?;
+        let mut rb = self.request(Method::GET, &path);
+        if self.encoding == Encoding::Binary {
+            rb = rb.header(reqwest::header::ACCEPT, binary::CONTENT_TYPE);
+        }
+        let (status, _, is_binary, body) = self.send_typed(&op, rb, timeout).await?;
+        if !status.is_success() {
+            return Err(Self::api_error(&op, status, &body));
+        }
+        if is_binary {
+            let answer = binary::decode_fetch_response(&body)
+                .map_err(|e| Self::binary_decode_error(&op, status, e))?;
+            return Ok(FetchBatch {
+                records: answer
+                    .records
+                    .into_iter()
+                    .map(|r| ConsumerRecord::from_binary(topic, partition, r))
+                    .collect(),
+                next_offset: answer.next_offset,
+                high_watermark: answer.high_watermark,
+                log_start_offset: answer.log_start_offset,
+            });
+        }
+        let answer: FetchResponse = Self::decode(&op, status, &body)?;
         let records = answer
             .records
             .into_iter()

@@ -26,7 +26,10 @@ pub mod producer;
 pub mod record;
 
 pub use claim::{BlobOffload, BlobResolve, MissingObject};
-pub use client::{Acks, Client, ClientConfig, FetchBatch, FetchOptions, OffsetSpec, ProduceAnswer};
+pub use client::{
+    Acks, Client, ClientConfig, EncodedBatch, Encoding, FetchBatch, FetchOptions, OffsetSpec,
+    ProduceAnswer,
+};
 pub use consumer::{CommitMode, CommitOutcome, ConsumeError, Consumer, ConsumerConfig, Heartbeat};
 pub use error::Error;
 pub use hooks::{HookError, OffloadHook, ResolveHook};

@@ -218,6 +218,31 @@ impl ConsumerRecord {
         })
     }
 
+    /// A record of a binary fetch answer (plain fetches carry no epoch). Header values are
+    /// read as UTF-8, replacing invalid sequences, as the broker's JSON answers do.
+    pub fn from_binary(topic: &str, partition: u32, r: wharf_proto::binary::FetchedRecord) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            partition,
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key,
+            value: r.value,
+            value_format: if r.value_is_json {
+                ValueFormat::Json
+            } else {
+                ValueFormat::Bytes
+            },
+            headers: r
+                .headers
+                .into_iter()
+                .map(|h| (h.name, String::from_utf8_lossy(&h.value).into_owned()))
+                .collect(),
+            value_url: r.value_url,
+            epoch: None,
+        }
+    }
+
     /// Deserializes the value as JSON (works for byte values that hold JSON text too).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.value)

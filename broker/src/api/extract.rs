@@ -135,6 +135,37 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// JSON (the default, and what any JSON-ish or missing `Content-Type` means).
+    Json,
+    /// The binary batch encoding (`Content-Type: application/vnd.wharf.batch.v1`).
+    Binary,
+}
+
+/// The format of a produce body, from its `Content-Type`; anything neither JSON nor binary is
+/// a 415 as before.
+pub fn request_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
+    let is_binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(wharf_proto::binary::names_binary);
+    if is_binary {
+        return Ok(BodyFormat::Binary);
+    }
+    require_json(headers).map(|()| BodyFormat::Json)
+}
+
+/// Whether the client asked for binary answers (`Accept` names the binary batch type).
+pub fn wants_binary(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(wharf_proto::binary::names_binary)
+}
+
 /// Whether JSON text is an object. serde's derived `Deserialize` also takes a struct as an
 /// array of its fields in order (`[3]` would pass as `{"partitions":3}`), which would bypass
 /// the named, typo-proof fields the API promises; callers refuse anything but an object.

@@ -1,5 +1,12 @@
 //! `POST /v1/topics/{topic}/records`: validation per record, partition choice, one append per
 //! partition per request, `acks`, and `Idempotency-Key`.
+//!
+//! Bodies are JSON, or the binary batch encoding of [`wharf_proto::binary`] when the request's
+//! `Content-Type` is `application/vnd.wharf.batch.v1`; the answer is binary when `Accept` names
+//! that type. Both request formats go through the same per-record validation ([`finish_record`]),
+//! so a record is stored identically whichever way it came. Error answers (whole-request
+//! failures, and the 400 where every record was refused) are always JSON: clients read error
+//! bodies one way.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -16,11 +23,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use wharf_blob::{PAYLOAD_HEADER, PAYLOAD_HEADER_S3};
 use wharf_proto::api::{ErrorBody, ProduceRecord, ProduceResponse, ProduceResult};
+use wharf_proto::binary;
 use wharf_proto::partitioner::partition_for_key;
 use wharf_proto::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAY_HEADER};
 
 use super::error::ApiError;
-use super::extract::{P, Q, is_json_object, read_body, require_json};
+use super::extract::{BodyFormat, P, Q, is_json_object, read_body, request_format, wants_binary};
 use crate::config::Action;
 use crate::meta::StoredResponse;
 use crate::metrics::{AcksLabels, TopicLabels};
@@ -87,28 +95,74 @@ struct Prepared {
 /// (a pointer's JSON is about 250 bytes).
 const POINTER_ALLOWANCE_BYTES: u64 = 512;
 
-/// A finished produce: what to send, and whether to remember it for idempotent retries.
+/// A finished produce: the status and one result per record, rendered as JSON or binary at the
+/// end (and remembered as JSON for idempotent retries).
 #[derive(Debug)]
 struct Reply {
     status: StatusCode,
-    body: String,
+    results: Vec<ProduceResult>,
+    /// Every record was refused: a JSON error body that also carries the results.
+    all_refused: bool,
 }
 
 impl Reply {
-    fn into_response(self, replayed: bool) -> Response {
-        let mut response = (
-            self.status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            self.body,
-        )
-            .into_response();
-        if replayed {
-            response
-                .headers_mut()
-                .insert(IDEMPOTENT_REPLAY_HEADER, HeaderValue::from_static("true"));
+    /// The JSON body (what is stored for idempotent replays, too).
+    fn json_body(&self) -> String {
+        if self.all_refused {
+            serde_json::json!({
+                "error": ApiError::bad_request("invalid_records", "every record was refused; see results").detail(),
+                "results": self.results,
+            })
+            .to_string()
+        } else {
+            serde_json::to_string(&ProduceResponse {
+                results: self.results.clone(),
+            })
+            .expect("serializes")
         }
-        response
     }
+
+    fn into_response(self, binary_answer: bool) -> Response {
+        if binary_answer && !self.all_refused {
+            let mut out = Vec::with_capacity(binary::estimated_len(self.results.len(), 0));
+            binary::encode_produce_response(&mut out, &self.results);
+            return respond(self.status, binary::CONTENT_TYPE, out.into(), false);
+        }
+        respond(
+            self.status,
+            "application/json",
+            self.json_body().into(),
+            false,
+        )
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Body, replayed: bool) -> Response {
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body,
+    )
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAY_HEADER, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Replays a stored (JSON) answer, re-encoded as binary when the client asked for binary.
+fn replay(status: StatusCode, body: String, binary_answer: bool) -> Response {
+    if binary_answer
+        && status.is_success()
+        && let Ok(stored) = serde_json::from_str::<ProduceResponse>(&body)
+    {
+        let mut out = Vec::with_capacity(binary::estimated_len(stored.results.len(), 0));
+        binary::encode_produce_response(&mut out, &stored.results);
+        return respond(status, binary::CONTENT_TYPE, out.into(), true);
+    }
+    respond(status, "application/json", body.into(), true)
 }
 
 #[utoipa::path(
@@ -118,7 +172,7 @@ impl Reply {
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response and append nothing")),
     request_body = wharf_proto::api::ProduceRequest,
     responses(
-        (status = 200, description = "All records appended", body = ProduceResponse),
+        (status = 200, description = "All records appended (binary with `Accept: application/vnd.wharf.batch.v1`)", body = ProduceResponse),
         (status = 202, description = "Accepted (acks=none)", body = ProduceResponse),
         (status = 207, description = "Some records refused; see per-record errors", body = ProduceResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -141,14 +195,15 @@ pub async fn produce(
     }
     let acks = query.acks.unwrap_or(Acks::All);
     let idempotency_key = idempotency_key(&headers)?;
-    require_json(&headers)?;
+    let format = request_format(&headers)?;
+    let binary_answer = wants_binary(&headers);
     let topic = broker.topic_for_produce(&topic_name).await?;
     let body = read_body(&headers, body, broker.config.max_request_bytes).await?;
 
     let Some(key) = idempotency_key else {
-        return Ok(produce_body(&broker, &topic, &body, acks)
+        return Ok(produce_body(&broker, &topic, &body, format, acks)
             .await?
-            .into_response(false));
+            .into_response(binary_answer));
     };
 
     // One request per key at a time: a retry racing its original waits, then replays it.
@@ -168,15 +223,11 @@ pub async fn produce(
         {
             broker.metrics.idempotent_replays.inc();
             let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            return Ok(Reply {
-                status,
-                body: stored.body,
-            }
-            .into_response(true));
+            return Ok(replay(status, stored.body, binary_answer));
         }
     }
 
-    let reply = produce_body(&broker, &topic, &body, acks).await?;
+    let reply = produce_body(&broker, &topic, &body, format, acks).await?;
     // Only outcomes that appended something are remembered; a refused request may be retried.
     if matches!(
         reply.status,
@@ -185,7 +236,7 @@ pub async fn produce(
         let meta = broker.meta.clone();
         let response = StoredResponse {
             status: reply.status.as_u16(),
-            body: reply.body.clone(),
+            body: reply.json_body(),
             created_at_ms: now_ms(),
         };
         tokio::task::spawn_blocking(move || meta.put_idempotent_response(&scoped, &response))
@@ -194,7 +245,7 @@ pub async fn produce(
                 detail: e.to_string(),
             })??;
     }
-    Ok(reply.into_response(false))
+    Ok(reply.into_response(binary_answer))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -216,12 +267,20 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-async fn produce_body(
-    broker: &Arc<Broker>,
-    topic: &Arc<Topic>,
+/// What per-record validation checks against.
+struct Limits<'a> {
+    topic: &'a str,
+    partitions: u32,
+    max_record_bytes: u64,
+    now_ms: i64,
+    offload_threshold: Option<usize>,
+}
+
+/// Parses a JSON body into per-record outcomes.
+fn parse_json_records(
     body: &[u8],
-    acks: Acks,
-) -> Result<Reply, ApiError> {
+    limits: &Limits<'_>,
+) -> Result<Vec<Result<Prepared, ApiError>>, ApiError> {
     if !is_json_object(body) {
         return Err(ApiError::bad_request(
             "invalid_json",
@@ -230,31 +289,60 @@ async fn produce_body(
     }
     let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
-    if envelope.records.is_empty() {
+    Ok(envelope
+        .records
+        .iter()
+        .map(|raw| prepare(raw, limits))
+        .collect())
+}
+
+/// Parses a binary body into per-record outcomes. A body that does not decode is refused as a
+/// whole (`invalid_batch`): its framing is broken, so no record in it can be trusted.
+fn parse_binary_records(
+    body: &bytes::Bytes,
+    limits: &Limits<'_>,
+) -> Result<Vec<Result<Prepared, ApiError>>, ApiError> {
+    let records = binary::decode_produce_request(body)
+        .map_err(|e| ApiError::bad_request("invalid_batch", e.to_string()))?;
+    Ok(records
+        .into_iter()
+        .map(|r| prepare_binary(r, limits))
+        .collect())
+}
+
+async fn produce_body(
+    broker: &Arc<Broker>,
+    topic: &Arc<Topic>,
+    body: &bytes::Bytes,
+    format: BodyFormat,
+    acks: Acks,
+) -> Result<Reply, ApiError> {
+    let config = topic.config();
+    let limits = Limits {
+        topic: &topic.name,
+        partitions: topic.partition_count(),
+        max_record_bytes: config.max_record_bytes,
+        now_ms: now_ms(),
+        offload_threshold: Some(broker.claims.threshold_bytes()),
+    };
+    let prepared = match format {
+        BodyFormat::Json => parse_json_records(body, &limits)?,
+        BodyFormat::Binary => parse_binary_records(body, &limits)?,
+    };
+    if prepared.is_empty() {
         return Err(ApiError::bad_request(
             "empty_batch",
             "`records` must hold at least one record",
         ));
     }
-    let config = topic.config();
-    let partitions = topic.partition_count();
-    let now = now_ms();
 
-    let mut results: Vec<ProduceResult> = vec![ProduceResult::default(); envelope.records.len()];
+    let mut results: Vec<ProduceResult> = vec![ProduceResult::default(); prepared.len()];
     let mut sticky: Option<u32> = None;
     let mut failed = 0usize;
-    let threshold = Some(broker.claims.threshold_bytes());
     // (request index, partition, record, offload?)
-    let mut ready: Vec<(usize, u32, NewRecord, bool)> = Vec::with_capacity(envelope.records.len());
-    for (index, raw) in envelope.records.iter().enumerate() {
-        match prepare(
-            raw,
-            &topic.name,
-            partitions,
-            config.max_record_bytes,
-            now,
-            threshold,
-        ) {
+    let mut ready: Vec<(usize, u32, NewRecord, bool)> = Vec::with_capacity(prepared.len());
+    for (index, outcome) in prepared.into_iter().enumerate() {
+        match outcome {
             Ok(prepared) => {
                 let partition = prepared.partition.unwrap_or_else(|| {
                     *sticky.get_or_insert_with(|| topic.next_sticky_partition())
@@ -325,13 +413,10 @@ async fn produce_body(
     }
 
     if batches.is_empty() {
-        let body = serde_json::json!({
-            "error": ApiError::bad_request("invalid_records", "every record was refused; see results").detail(),
-            "results": results,
-        });
         return Ok(Reply {
             status: StatusCode::BAD_REQUEST,
-            body: body.to_string(),
+            results,
+            all_refused: true,
         });
     }
 
@@ -369,7 +454,8 @@ async fn produce_body(
         });
         return Ok(Reply {
             status: StatusCode::ACCEPTED,
-            body: serde_json::to_string(&ProduceResponse { results }).expect("serializes"),
+            results,
+            all_refused: false,
         });
     }
 
@@ -446,7 +532,8 @@ async fn produce_body(
     };
     Ok(Reply {
         status,
-        body: serde_json::to_string(&ProduceResponse { results }).expect("serializes"),
+        results,
+        all_refused: false,
     })
 }
 
@@ -456,15 +543,8 @@ fn record_bytes(r: &NewRecord) -> u64 {
     (r.key.as_ref().map_or(0, |k| k.len()) + r.value.len() + headers) as u64
 }
 
-/// Validates one record and turns it into what the log stores.
-fn prepare(
-    raw: &RawValue,
-    topic: &str,
-    partitions: u32,
-    max_record_bytes: u64,
-    now: i64,
-    offload_threshold: Option<usize>,
-) -> Result<Prepared, ApiError> {
+/// Validates one JSON record and turns it into what the log stores.
+fn prepare(raw: &RawValue, limits: &Limits<'_>) -> Result<Prepared, ApiError> {
     if !is_json_object(raw.get().as_bytes()) {
         return Err(ApiError::bad_request(
             "invalid_record",
@@ -518,22 +598,87 @@ fn prepare(
             }
         };
 
-    let mut headers = Vec::new();
-    for (name, value) in record.headers.unwrap_or_default() {
-        if name.is_empty() {
-            return Err(ApiError::bad_request(
-                "invalid_header",
-                "header names must not be empty",
-            ));
-        }
-        headers.push(Header {
+    let headers = record
+        .headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| Header {
             key: name,
             value: Bytes::from(value.into_bytes()),
-        });
-    }
+        })
+        .collect();
+    finish_record(
+        NewRecord {
+            timestamp_ms: 0,
+            key,
+            value,
+            headers,
+            value_is_json,
+        },
+        record.partition,
+        record.timestamp,
+        limits,
+    )
+}
 
-    let timestamp_ms = match record.timestamp {
-        None => now,
+/// Validates one binary record. Keys and values share the request body's buffer (no copy);
+/// a value flagged as JSON is checked and compacted as JSON `value`s are, because fetch answers
+/// embed stored JSON values verbatim.
+fn prepare_binary(
+    record: binary::ProduceRecord,
+    limits: &Limits<'_>,
+) -> Result<Prepared, ApiError> {
+    let value = if record.value_is_json {
+        let text = std::str::from_utf8(&record.value)
+            .map_err(|_| ApiError::bad_request("invalid_record", "a JSON value must be UTF-8"))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+            ApiError::bad_request("invalid_record", format!("value is not valid JSON: {e}"))
+        })?;
+        match compact_json(text) {
+            Cow::Borrowed(_) => record.value,
+            Cow::Owned(compacted) => Bytes::from(compacted.into_bytes()),
+        }
+    } else {
+        record.value
+    };
+    let headers = record
+        .headers
+        .into_iter()
+        .map(|h| Header {
+            key: h.name,
+            value: h.value,
+        })
+        .collect();
+    finish_record(
+        NewRecord {
+            timestamp_ms: 0,
+            key: record.key,
+            value,
+            headers,
+            value_is_json: record.value_is_json,
+        },
+        record.partition,
+        record.timestamp_ms,
+        limits,
+    )
+}
+
+/// The checks both request formats share: header names, timestamp, partition choice, size and
+/// claim-check offload.
+fn finish_record(
+    mut record: NewRecord,
+    partition: Option<u32>,
+    timestamp_ms: Option<i64>,
+    limits: &Limits<'_>,
+) -> Result<Prepared, ApiError> {
+    if record.headers.iter().any(|h| h.key.is_empty()) {
+        return Err(ApiError::bad_request(
+            "invalid_header",
+            "header names must not be empty",
+        ));
+    }
+    record.timestamp_ms = match timestamp_ms {
+        None => limits.now_ms,
         Some(t) if (0..=MAX_TIMESTAMP_MS).contains(&t) => t,
         Some(t) => {
             return Err(ApiError::bad_request(
@@ -543,37 +688,33 @@ fn prepare(
         }
     };
 
-    let partition = match (record.partition, &key) {
-        (Some(p), _) if p >= partitions => {
+    let partition = match (partition, &record.key) {
+        (Some(p), _) if p >= limits.partitions => {
             return Err(ApiError::UnknownPartition {
-                topic: topic.to_owned(),
+                topic: limits.topic.to_owned(),
                 partition: p,
             });
         }
         (Some(p), _) => Some(p),
-        (None, Some(k)) => Some(partition_for_key(k, partitions)),
+        (None, Some(k)) => Some(partition_for_key(k, limits.partitions)),
         (None, None) => None,
     };
 
-    let record = NewRecord {
-        timestamp_ms,
-        key,
-        value,
-        headers,
-        value_is_json,
-    };
     // A record that already is a pointer (offloaded by the client) is never offloaded again.
     let already_pointer = record.headers.iter().any(|h| h.key == PAYLOAD_HEADER);
-    let offload = !already_pointer && offload_threshold.is_some_and(|t| record.value.len() > t);
+    let offload = !already_pointer
+        && limits
+            .offload_threshold
+            .is_some_and(|t| record.value.len() > t);
     let size = if offload {
         record_bytes(&record) - record.value.len() as u64 + POINTER_ALLOWANCE_BYTES
     } else {
         record_bytes(&record)
     };
-    if size > max_record_bytes {
+    if size > limits.max_record_bytes {
         return Err(ApiError::RecordTooLarge {
             record_bytes: size,
-            limit_bytes: max_record_bytes,
+            limit_bytes: limits.max_record_bytes,
         });
     }
     Ok(Prepared {
@@ -635,13 +776,16 @@ mod tests {
 
     #[test]
     fn keyed_records_get_kafkas_partition_and_bad_input_is_refused() {
+        let limits = |partitions, max_record_bytes, now_ms| Limits {
+            topic: "t",
+            partitions,
+            max_record_bytes,
+            now_ms,
+            offload_threshold: None,
+        };
         let p = prepare(
             &raw(r#"{"key":"foobar","value":{"a": 1}}"#),
-            "t",
-            50,
-            1024,
-            7,
-            None,
+            &limits(50, 1024, 7),
         )
         .unwrap();
         assert_eq!(p.partition, Some(16));
@@ -649,12 +793,7 @@ mod tests {
         assert!(p.record.value_is_json);
         assert_eq!(p.record.timestamp_ms, 7);
 
-        let code = |text: &str| {
-            prepare(&raw(text), "t", 4, 16, 0, None)
-                .err()
-                .unwrap()
-                .code()
-        };
+        let code = |text: &str| prepare(&raw(text), &limits(4, 16, 0)).err().unwrap().code();
         assert_eq!(code(r#"{"key":"a"}"#), "missing_value");
         assert_eq!(code(r#"{"value":1,"value_b64":"AA=="}"#), "ambiguous_value");
         assert_eq!(code(r#"{"value_b64":"!!"}"#), "invalid_base64");
@@ -668,5 +807,47 @@ mod tests {
         assert_eq!(code(r#"{"value":1,"headers":{"":"x"}}"#), "invalid_header");
         // Positional records (serde's array form of a struct) are not records.
         assert_eq!(code(r#"["k",null,1]"#), "invalid_record");
+    }
+
+    #[test]
+    fn binary_records_are_validated_like_json_ones() {
+        let limits = Limits {
+            topic: "t",
+            partitions: 50,
+            max_record_bytes: 1024,
+            now_ms: 7,
+            offload_threshold: None,
+        };
+        let json_value = binary::ProduceRecord {
+            key: Some(Bytes::from_static(b"foobar")),
+            value: Bytes::from_static(b"{\"a\": 1}"),
+            value_is_json: true,
+            ..binary::ProduceRecord::default()
+        };
+        let p = prepare_binary(json_value, &limits).unwrap();
+        assert_eq!(p.partition, Some(16));
+        assert_eq!(p.record.value.as_ref(), br#"{"a":1}"#);
+        assert_eq!(p.record.timestamp_ms, 7);
+
+        let code = |r: binary::ProduceRecord| prepare_binary(r, &limits).err().unwrap().code();
+        let not_json = binary::ProduceRecord {
+            value: Bytes::from_static(b"{nope"),
+            value_is_json: true,
+            ..binary::ProduceRecord::default()
+        };
+        assert_eq!(code(not_json), "invalid_record");
+        let far_partition = binary::ProduceRecord {
+            partition: Some(50),
+            ..binary::ProduceRecord::default()
+        };
+        assert_eq!(code(far_partition), "unknown_partition");
+        let empty_header = binary::ProduceRecord {
+            headers: vec![binary::Header {
+                name: String::new(),
+                value: Bytes::new(),
+            }],
+            ..binary::ProduceRecord::default()
+        };
+        assert_eq!(code(empty_header), "invalid_header");
     }
 }

@@ -209,6 +209,26 @@ impl std::fmt::Debug for SyncObserver {
     }
 }
 
+/// Size of the first positional read of a fetch: what `max_records` records of the segment's
+/// average encoded size take (plus the sparse index's look-back), capped by `max_bytes`.
+/// Sizing it from `max_bytes` alone read (and zeroed) up to 8 MiB per fetch to return, say,
+/// 500 records of 100 bytes; a short guess costs one more read, never a wrong answer.
+fn read_chunk_bytes(seg: &Segment, max_records: usize, max_bytes: u64) -> usize {
+    const MIN_CHUNK_BYTES: u64 = 16 << 10;
+    const MAX_CHUNK_BYTES: u64 = 8 << 20;
+    let records = seg.next_offset().saturating_sub(seg.base_offset).max(1);
+    let average = seg.size_bytes().div_ceil(records).max(1);
+    let wanted =
+        average.saturating_mul(max_records as u64).saturating_mul(9) / 8 + INDEX_LOOK_BACK_BYTES;
+    wanted
+        .min(max_bytes.saturating_add(INDEX_LOOK_BACK_BYTES))
+        .clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES) as usize
+}
+
+/// Bytes a read may start before the wanted offset: the sparse index points at a batch at or
+/// before it, one index interval back at most (the default interval).
+const INDEX_LOOK_BACK_BYTES: u64 = 4096;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -666,7 +686,7 @@ impl Log {
                 continue;
             }
             let start = seg.seek_position(next)?;
-            let hint = (max_bytes as usize).clamp(64 << 10, 8 << 20);
+            let hint = read_chunk_bytes(seg, max_records, max_bytes);
             let mut cur = BatchCursor::new(&seg.file, start, end, hint);
             let mut expected: Option<u64> = None;
             let corrupt = |position, detail: String| ReadError::Corruption {

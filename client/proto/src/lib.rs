@@ -3,10 +3,13 @@
 //! - [`partitioner`]: Kafka's murmur2 key partitioner, so keyed records land where Kafka puts them.
 //! - [`api`]: request and response bodies of HTTP API v1 (JSON), and the error body every failure
 //!   carries.
+//! - [`binary`]: the compact binary batch encoding of produce and fetch bodies
+//!   (`application/vnd.wharf.batch.v1`), negotiated with `Content-Type` / `Accept`.
 //!
 //! The broker is the authority on these shapes; the README's API section documents them for users.
 
 pub mod api;
+pub mod binary;
 pub mod partitioner;
 
 /// Header that marks a claim-check pointer record (`wharf-payload: s3`).

@@ -24,8 +24,9 @@
 //!   end-to-end mode per record.
 //! - Keyless records without a partition: the broker's sticky partitioner sends each request
 //!   to the next partition, so batches spread over the partitions without per-record fields.
-//! - Produce phases reuse one pre-encoded request body per producer so the tool spends its CPU
-//!   on the requests, not on building them (the machine is shared with the broker).
+//! - Produce phases reuse one pre-encoded request body per producer (one for full batches, one
+//!   for the last, shorter batch; [`Client::encode_batch`]) so the tool spends its CPU on the
+//!   requests, not on building them (the machine is shared with the broker).
 //! - Any refused record or failed request ends the bench with an error: figures of a run that
 //!   lost records would be wrong. The topic is deleted at the end (also after a failure)
 //!   unless `--keep`.
@@ -45,9 +46,9 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::task::JoinSet;
-use wharf_proto::api::{CreateTopic, ProduceRecord};
+use wharf_proto::api::CreateTopic;
 
-use crate::client::{Acks, Client, FetchOptions};
+use crate::client::{Acks, Client, EncodedBatch, FetchOptions};
 use crate::record::{Record, ValueFormat};
 
 /// Largest latency the histograms hold (µs); larger values are clamped to it.
@@ -73,15 +74,24 @@ pub enum BenchMode {
     EndToEnd,
 }
 
-/// How requests and answers are encoded on the wire.
-///
-/// Only `json` exists today (HTTP API v1). The broker will get a compact binary batch format;
-/// it becomes a `Binary` variant here, and [`produce_phase`]/[`consume_phase`] pick the codec.
+/// How produce requests and fetch answers are encoded on the wire (the client's
+/// [`crate::client::Encoding`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoding {
+    /// The binary batch encoding, `application/vnd.wharf.batch.v1` (the client's default).
+    Binary,
     /// JSON bodies of HTTP API v1.
     Json,
+}
+
+impl From<Encoding> for crate::client::Encoding {
+    fn from(e: Encoding) -> Self {
+        match e {
+            Encoding::Binary => crate::client::Encoding::Binary,
+            Encoding::Json => crate::client::Encoding::Json,
+        }
+    }
 }
 
 /// How values travel inside the JSON encoding.
@@ -147,7 +157,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = AcksArg::All)]
     pub acks: AcksArg,
     /// Wire encoding of requests and answers.
-    #[arg(long, value_enum, default_value_t = Encoding::Json)]
+    #[arg(long, value_enum, default_value_t = Encoding::Binary)]
     pub encoding: Encoding,
     /// How values travel in the JSON encoding: bytes (`value_b64`) or a JSON string (`value`).
     #[arg(long, value_enum, default_value_t = ValueKind::Bytes)]
@@ -323,6 +333,7 @@ pub struct BenchReport {
 /// Runs `wharf bench` and prints the table (and writes `--json` / `--chart`).
 pub async fn run(client: Client, args: BenchArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
+    let client = client.with_encoding(config.encoding.into());
     let started_at_ms = u64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -657,9 +668,11 @@ async fn produce_phase(
         let value = value.clone();
         set.spawn(async move {
             // One request body per batch length (full batches, and the last one).
-            let full: Vec<ProduceRecord> = (0..config.batch_size)
-                .map(|_| make_record(value.clone(), config.values).to_wire())
-                .collect::<Result<_, _>>()?;
+            let records: Vec<Record> = (0..config.batch_size)
+                .map(|_| make_record(value.clone(), config.values))
+                .collect();
+            let full = client.encode_batch(&records)?;
+            let mut last: Option<EncodedBatch> = None;
             let mut out = WorkerOutcome {
                 histogram: new_histogram(),
                 requests: 0,
@@ -672,9 +685,14 @@ async fn produce_phase(
                     break;
                 }
                 let n = batch_len(index, config.records, config.batch_size);
+                let body = if n == full.records {
+                    &full
+                } else {
+                    last.get_or_insert(client.encode_batch(&records[..n])?)
+                };
                 let sent = Instant::now();
                 let answer = client
-                    .produce(&config.topic, &full[..n], acks, None)
+                    .produce_encoded(&config.topic, body, acks, None)
                     .await
                     .context("produce request failed")?;
                 record_us(&mut out.histogram, sent.elapsed());
