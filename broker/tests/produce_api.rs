@@ -661,3 +661,23 @@ fn refusing_a_large_body_early_does_not_break_the_next_request_on_the_connection
     }
     assert_eq!(api.bounds("conn"), vec![(0, 5)]);
 }
+
+#[test]
+fn a_chunked_body_over_the_limit_is_413_and_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", "65536")]);
+    let api = Api::new(&broker.url);
+    api.create_topic("chunked", 1);
+    // A reader body has no declared length, so it goes out chunked and the broker only learns
+    // its size by reading it.
+    let body = reqwest::blocking::Body::new(std::io::Cursor::new(records_body(200_000)));
+    let rb = api
+        .request(reqwest::Method::POST, "/v1/topics/chunked/records")
+        .header("content-type", "application/json")
+        .body(body);
+    let (status, body) = Api::send(rb);
+    assert_error(status, &body, 413, "payload_too_large");
+    let (status, body) = api.produce("chunked", json!([{"value": 1}]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.bounds("chunked"), vec![(0, 1)]);
+}

@@ -3,16 +3,20 @@
 //! the "every failure is a JSON error" rule.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::state::Broker;
 
 /// Query string parsed into `T`, with a JSON 400 on failure.
 #[derive(Debug)]
@@ -42,6 +46,88 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
             .map(|Path(v)| P(v))
             .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
     }
+}
+
+/// How much of a refused (too large) body is read and thrown away before answering 413, and for
+/// how long: past either bound the connection is simply closed.
+const DISCARD_MAX_BYTES: u64 = 64 * 1024 * 1024;
+const DISCARD_MAX_MS: u64 = 5_000;
+
+/// Middleware: reads every request body to its end before a handler runs.
+///
+/// Handlers answer some errors (unknown topic, bad query, no right) before touching the body.
+/// hyper then closes the connection with the client's bytes still unread, the kernel answers
+/// those with a reset, and a client still sending loses the answer (`connection reset` instead
+/// of the JSON error). Reading first makes every early answer arrive. A body declared larger than
+/// `max_request_bytes` is read and discarded (within [`DISCARD_MAX_BYTES`] and
+/// [`DISCARD_MAX_MS`]) so its 413 arrives too; an undeclared (chunked) one is refused here once
+/// it passes the limit. Either connection then closes.
+pub async fn read_whole_body(
+    State(broker): State<Arc<Broker>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = broker.config.max_request_bytes;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || ApiError::PayloadTooLarge { limit_bytes: limit }.into_response();
+    let mut stream = body.into_data_stream();
+    if declared.is_some_and(|len| len > limit) {
+        // The handler still runs, on an empty body: its own early answers (unknown topic, no
+        // right) come first, and reading the body answers 413 from the declared length.
+        discard(&mut stream).await;
+        return next.run(Request::from_parts(parts, Body::empty())).await;
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut total: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                return ApiError::bad_request(
+                    "body_read_failed",
+                    format!("reading the body failed: {e}"),
+                )
+                .into_response();
+            }
+        };
+        total += chunk.len() as u64;
+        if total > limit {
+            discard(&mut stream).await;
+            return too_large();
+        }
+        // A single-chunk body is passed on as is, without a copy.
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk),
+            None => rest.extend_from_slice(&chunk),
+            Some(f) => {
+                rest.extend_from_slice(&f);
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let whole = first.unwrap_or_else(|| rest.freeze());
+    next.run(Request::from_parts(parts, Body::from(whole)))
+        .await
+}
+
+async fn discard(stream: &mut axum::body::BodyDataStream) {
+    let drain = async {
+        let mut read: u64 = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len() as u64;
+            if read > DISCARD_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    // Past the bound the answer is sent anyway and the connection closes.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(DISCARD_MAX_MS), drain).await;
 }
 
 /// Reads a whole request body of at most `limit` bytes, decompressing gzip or zstd (the limit

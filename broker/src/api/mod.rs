@@ -156,6 +156,10 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&broker),
+            extract::read_whole_body,
+        ))
         .with_state(broker)
 }
 
