@@ -574,6 +574,15 @@ cmd_up() {
     "") ;;
     *) usage ;;
   esac
+  if [[ -z "$only" ]]; then
+    # Fail before starting anything when the broker's or the runtime's port is taken.
+    local p
+    for p in "$broker_port" "$invoke_port"; do
+      if port_in_use "$p"; then
+        die "port $p on $host is taken (WHARF_STACK_BROKER_PORT / WHARF_STACK_INVOKE_PORT pick others)"
+      fi
+    done
+  fi
   up_in_progress=1
   up_started_localstack=""
   healthy >/dev/null || up_started_localstack=1
