@@ -485,6 +485,8 @@ watch_up() {
   if [[ "$release" == 1 ]]; then
     args+=(--release)
   fi
+  # The inventory remembers applied (partition, offset)s; the broker's log is new, so is its stock.
+  rm -rf "$state/inventory"
   mkdir -p "$state/inventory"
   : >"$watch_log"
   say "starting cargo lambda watch on $invoke_url; log: ${watch_log#"$here/"}"
