@@ -27,15 +27,16 @@ step "local stack"
 # belongs to someone else: leave it).
 export WHARF_LOCALSTACK_SERVICES="${WHARF_LOCALSTACK_SERVICES:-s3,sqs,cloudformation,ec2,iam,ssm,sts}"
 stack="$here/stack.sh"
+# Only LocalStack: the tests start their own brokers and `cargo lambda watch` on free ports.
 if bash "$stack" status >/dev/null 2>&1; then
   echo "LocalStack is already running; it stays up after the tests"
 else
-  trap 'bash "$stack" down; rm -rf "$logs"' EXIT
+  trap 'bash "$stack" down --localstack-only; rm -rf "$logs"' EXIT
   # Turn Ctrl-C / kill into a normal exit so that the EXIT trap stops LocalStack.
   trap 'exit 130' INT
   trap 'exit 143' TERM
 fi
-bash "$stack" up
+bash "$stack" up --localstack-only
 eval "$(bash "$stack" env)"
 
 step "tests"

@@ -75,23 +75,95 @@ fn pump(
     });
 }
 
-/// A running broker.
+/// A running broker (or one stopped by [`Broker::kill`], until [`Broker::restart`]).
 #[derive(Debug)]
 pub struct Broker {
-    child: Child,
+    child: Option<Child>,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    port: u16,
+    env: Vec<(String, String)>,
     log: Log,
-    _data: tempfile_dir::TempDir,
+    data: tempfile_dir::TempDir,
 }
 
 impl Broker {
     /// Starts the broker over a fresh data directory.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts the broker over a fresh data directory with extra environment variables (the
+    /// broker's `WHARF_*` settings; the test's own `WHARF_*` variables are not inherited).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let data = tempfile_dir::TempDir::new("wharf-fn-broker");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let log: Log = Arc::default();
+        let (child, addr) = spawn_broker(data.path(), "127.0.0.1:0", &env, &log);
+        let port = addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("listening addr has a port");
+        Self {
+            child: Some(child),
+            url: format!("http://{addr}"),
+            port,
+            env,
+            log,
+            data,
+        }
+    }
+
+    /// The data directory (kept across [`Broker::kill`] and [`Broker::restart`]).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The port it listens on (the same after a restart).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: no shutdown, no final fsync (what `kill -9` or a power loss does).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again over the same data directory, on the same port and with the same
+    /// environment (killing it first if it still runs). Retries while the port is still taken.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let (child, addr) = spawn_broker(self.data.path(), &listen, &self.env, &self.log);
+        assert_eq!(addr, listen, "restarted broker listens where it did");
+        self.child = Some(child);
+    }
+
+    /// What the broker logged (all runs).
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+}
+
+/// Spawns the broker binary and waits for its `listening` line; returns the child and address.
+fn spawn_broker(data: &Path, listen: &str, env: &[(String, String)], log: &Log) -> (Child, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         let mut cmd = Command::new(broker_binary());
-        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
+        cmd.args(["--listen", listen, "--data-dir"])
+            .arg(data)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -102,47 +174,84 @@ impl Broker {
                 cmd.env_remove(k);
             }
         }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut child = cmd.spawn().expect("spawn wharf-broker");
-        let log: Log = Arc::default();
         let (tx, rx) = mpsc::channel();
         pump(
             child.stderr.take().expect("stderr"),
-            Arc::clone(&log),
+            Arc::clone(log),
             Some((tx, "listening")),
         );
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
-            Err(_) => {
+        // Either the listening line arrives, or the process exits (port still taken after a
+        // kill: try again until the deadline).
+        let wait_until = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .expect("listening line has addr=")
+                    .to_owned();
+                return (child, addr);
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if Instant::now() >= wait_until {
                 let _ = child.kill();
                 panic!(
                     "broker did not start: {}",
                     log.lock().expect("log").join("\n")
                 );
             }
-        };
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("addr="))
-            .expect("listening line has addr=")
-            .to_owned();
-        Self {
-            child,
-            url: format!("http://{addr}"),
-            log,
-            _data: data,
         }
-    }
-
-    /// What the broker logged.
-    pub fn log(&self) -> String {
-        self.log.lock().expect("log").join("\n")
+        assert!(
+            Instant::now() < deadline,
+            "broker did not start: {}",
+            log.lock().expect("log").join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// Removes from `cmd`'s environment what `cargo test` / `cargo nextest` set for the test
+/// process (package metadata, `LD_LIBRARY_PATH` additions, nextest's own variables). Inherited
+/// by a `cargo` child, they change build-script fingerprints, so every test binary would make
+/// `cargo lambda watch` rebuild ring and the AWS SDK instead of reusing the previous build.
+pub fn scrub_cargo_test_env(cmd: &mut Command) {
+    const KEEP: &[&str] = &[
+        "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_JOBS",
+        "CARGO_NET_OFFLINE",
+        "CARGO_TERM_COLOR",
+        "CARGO_INCREMENTAL",
+    ];
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        let drop =
+            (k.starts_with("CARGO") && !KEEP.contains(&k) && !k.starts_with("CARGO_PROFILE_"))
+                || k.starts_with("NEXTEST")
+                || k.starts_with("__NEXTEST")
+                || k.starts_with("RUST_TEST")
+                || matches!(
+                    k,
+                    "OUT_DIR"
+                        | "LD_LIBRARY_PATH"
+                        | "DYLD_FALLBACK_LIBRARY_PATH"
+                        | "RUSTC_WORKSPACE_WRAPPER"
+                );
+        if drop {
+            cmd.env_remove(k);
+        }
     }
 }
 
@@ -194,6 +303,12 @@ impl LambdaWatch {
     /// (debug profile, the test's target directory). `{endpoint}` in an env value is replaced by
     /// the watch's own Invoke API endpoint (for `WHARF_LAMBDA_ENDPOINT`).
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with_timeout(env, 300)
+    }
+
+    /// [`LambdaWatch::start`] with the functions' timeout in seconds (the deadline each
+    /// invocation gets; cargo-lambda's default is 30).
+    pub fn start_with_timeout(env: &[(&str, &str)], timeout_s: u64) -> Self {
         let port = free_port();
         let own_endpoint = format!("http://127.0.0.1:{port}");
         let target = profile_dir().parent().expect("target dir").to_path_buf();
@@ -206,7 +321,9 @@ impl LambdaWatch {
             "--invoke-port",
         ])
         .arg(port.to_string())
-        .args(["--ignore-changes", "--timeout", "300"]);
+        .args(["--ignore-changes", "--timeout"])
+        .arg(timeout_s.to_string());
+        scrub_cargo_test_env(&mut cmd);
         // `--target-dir` trips cargo-lambda's own `cargo metadata` call; the variable works.
         cmd.env("CARGO_TARGET_DIR", &target)
             .current_dir(workspace_root())
@@ -252,6 +369,43 @@ impl LambdaWatch {
             endpoint,
             log,
         }
+    }
+
+    /// The process id of `cargo lambda watch` itself.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Running processes of `function` (the workspace binary of that name) started by this
+    /// watch, found by walking `/proc` for descendants of the watch process.
+    pub fn function_pids(&self, function: &str) -> Vec<u32> {
+        descendants(self.child.id())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .ok()
+                    .and_then(|c| {
+                        let argv0 = c.split(|b| *b == 0).next()?.to_vec();
+                        let argv0 = String::from_utf8(argv0).ok()?;
+                        Path::new(&argv0)
+                            .file_name()
+                            .map(|n| n.to_string_lossy() == function)
+                    })
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// SIGKILLs every running process of `function` (a crash in the middle of an invocation);
+    /// returns the pids killed.
+    pub fn kill_function(&self, function: &str) -> Vec<u32> {
+        let pids = self.function_pids(function);
+        for pid in &pids {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        pids
     }
 
     /// Everything cargo-lambda and the functions printed so far.
@@ -311,6 +465,46 @@ impl Drop for LambdaWatch {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every process below `root` in the process tree (from `/proc/<pid>/stat`'s parent pids).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for &(pid, ppid) in &parents {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// A temporary directory without a dependency on `tempfile` in this crate's normal build.
