@@ -82,26 +82,36 @@ pub async fn read_whole_body(
         discard(&mut stream).await;
         return next.run(Request::from_parts(parts, Body::empty())).await;
     }
+    let whole = match collect_within(&mut stream, limit).await {
+        Ok(whole) => whole,
+        Err(ApiError::PayloadTooLarge { .. }) => {
+            discard(&mut stream).await;
+            return too_large();
+        }
+        Err(e) => return e.into_response(),
+    };
+    next.run(Request::from_parts(parts, Body::from(whole)))
+        .await
+}
+
+/// Reads a body stream to its end, failing with `PayloadTooLarge` as soon as it passes `limit`
+/// bytes (the rest is left unread) or `body_read_failed` when the connection breaks.
+async fn collect_within(
+    stream: &mut axum::body::BodyDataStream,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
     let mut first: Option<Bytes> = None;
     let mut rest = BytesMut::new();
     let mut total: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                return ApiError::bad_request(
-                    "body_read_failed",
-                    format!("reading the body failed: {e}"),
-                )
-                .into_response();
-            }
-        };
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
+        })?;
         total += chunk.len() as u64;
         if total > limit {
-            discard(&mut stream).await;
-            return too_large();
+            return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
         }
-        // A single-chunk body is passed on as is, without a copy.
+        // A single-chunk body is kept as is, without a copy.
         match first.take() {
             None if rest.is_empty() => first = Some(chunk),
             None => rest.extend_from_slice(&chunk),
@@ -111,9 +121,7 @@ pub async fn read_whole_body(
             }
         }
     }
-    let whole = first.unwrap_or_else(|| rest.freeze());
-    next.run(Request::from_parts(parts, Body::from(whole)))
-        .await
+    Ok(first.unwrap_or_else(|| rest.freeze()))
 }
 
 async fn discard(stream: &mut axum::body::BodyDataStream) {
@@ -143,29 +151,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
         return Err(too_large());
     }
 
-    let mut stream = body.into_data_stream();
-    let mut first: Option<Bytes> = None;
-    let mut rest = BytesMut::new();
-    let mut total: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
-        })?;
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(too_large());
-        }
-        // Keep a single-chunk body as is instead of copying it.
-        match first.take() {
-            None if rest.is_empty() => first = Some(chunk),
-            None => rest.extend_from_slice(&chunk),
-            Some(f) => {
-                rest.extend_from_slice(&f);
-                rest.extend_from_slice(&chunk);
-            }
-        }
-    }
-    let raw = first.unwrap_or_else(|| rest.freeze());
+    let raw = collect_within(&mut body.into_data_stream(), limit).await?;
 
     let encoding = headers.get(header::CONTENT_ENCODING).map(|v| {
         v.to_str()
