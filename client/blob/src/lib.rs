@@ -15,10 +15,13 @@
 //!   constants, key naming, [`offload`], [`resolve`] (verifies size and sha256) and
 //!   [`OffloadPolicy`].
 //! - [`error`]: [`BlobError`], the error of every store operation.
+//! - [`aws`]: [`aws::sdk_config_loader`], the AWS SDK configuration every Wharf SDK client starts
+//!   from (one TLS stack: rustls on ring).
 //!
 //! The trait returns boxed futures ([`BlobFuture`]) instead of `async fn` so that
 //! `dyn BlobStore` works without the `async-trait` crate.
 
+pub mod aws;
 pub mod claim;
 pub mod error;
 pub mod key;

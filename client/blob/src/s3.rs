@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -143,7 +142,7 @@ impl S3BlobStore {
     /// Builds the client from the standard AWS chain with the overrides of `config`.
     pub async fn connect(config: S3Config) -> Result<Self, BlobError> {
         config.validate()?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = crate::aws::sdk_config_loader();
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
         }

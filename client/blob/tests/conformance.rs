@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Credentials, Region};
 use bytes::Bytes;
 use wharf_blob::{
@@ -45,7 +44,7 @@ fn s3_endpoint() -> String {
 
 /// The SDK config LocalStack expects: static test credentials, us-east-1.
 async fn localstack_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    wharf_blob::aws::sdk_config_loader()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "wharf-tests"))
         .load()

@@ -5,7 +5,6 @@
 //! Error`) fails the whole batch; an API error (unreachable endpoint, throttling, unknown
 //! function) makes the handler unavailable (nothing is blamed on the records).
 
-use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 
@@ -25,7 +24,7 @@ impl InvokeTarget {
     /// credentials in the environment, static dummy credentials are used: the local runtime does
     /// not check signatures, and a missing credential chain must not break local runs.
     pub async fn new(function: String, endpoint: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = wharf_blob::aws::sdk_config_loader();
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {

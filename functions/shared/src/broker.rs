@@ -40,7 +40,7 @@ async fn token_from_ssm(env: &Env, parameter: &str) -> Result<String, ConfigErro
         parameter: parameter.to_owned(),
         source,
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = wharf_blob::aws::sdk_config_loader();
     if let Some(endpoint) = env
         .get("AWS_ENDPOINT_URL_SSM")
         .or_else(|| env.get("AWS_ENDPOINT_URL"))

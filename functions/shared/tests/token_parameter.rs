@@ -10,7 +10,7 @@ fn endpoint() -> String {
 }
 
 async fn ssm() -> aws_sdk_ssm::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = wharf_blob::aws::sdk_config_loader()
         .endpoint_url(endpoint())
         .load()
         .await;

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Credentials, Region};
 use serde_json::{Value, json};
 use wharf_blob::{S3BlobStore, S3Config};
@@ -46,7 +45,7 @@ pub struct Bucket {
 
 pub async fn fresh_bucket() -> Bucket {
     let endpoint = s3_endpoint().await;
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    let shared = wharf_blob::aws::sdk_config_loader()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "wharf-e2e"))
         .load()
