@@ -45,7 +45,7 @@ pub async fn run_since<H: BatchHandler + 'static>(
     started: Instant,
     handler: H,
 ) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    wharf_functions_shared::logging::init(&wharf_functions_shared::Env::process());
     let engine = Arc::new(Engine::from_env(&Env::process(), handler).await?);
     tracing::info!(
         init_us = started.elapsed().as_micros() as u64,

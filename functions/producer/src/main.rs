@@ -12,7 +12,7 @@ use wharf_producer::{Handler, Invocation};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let started = Instant::now();
-    lambda_runtime::tracing::init_default_subscriber();
+    wharf_functions_shared::logging::init(&wharf_functions_shared::Env::process());
     let handler = Arc::new(Handler::from_env(&Env::process()).await?);
     tracing::info!(
         init_us = started.elapsed().as_micros() as u64,

@@ -7,11 +7,13 @@
 //!   (`WHARF_OFFLOAD_THRESHOLD_BYTES`), and the offload/resolve steps both functions apply.
 //! - [`idempotency`]: `Idempotency-Key`s derived from the event a function handles, so Lambda's
 //!   retries of the same event never append twice.
+//! - [`logging`]: the log subscriber every function's `main` installs first.
 
 pub mod broker;
 pub mod claim;
 pub mod env;
 pub mod idempotency;
+pub mod logging;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -8,7 +8,7 @@ use wharf_consumer::{BatchHandler, KafkaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    wharf_functions_shared::logging::init(&wharf_functions_shared::Env::process());
     let inventory = std::sync::Arc::new(Inventory::from_env()?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KafkaEvent>| {
         let inventory = std::sync::Arc::clone(&inventory);
