@@ -99,6 +99,41 @@ fn large_values_are_offloaded_to_the_local_store_and_resolved_inline() {
     assert_eq!(body["error"]["retriable"], false);
 }
 
+#[test]
+fn a_failed_offload_refuses_only_its_record_and_the_others_land_in_request_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let api = Api::new(&broker.url);
+    api.create_topic("media", 1);
+    // The store's root becomes a plain file: every put fails from now on.
+    let blobs = dir.path().join("blobs");
+    let _ = std::fs::remove_dir_all(&blobs);
+    std::fs::write(&blobs, b"not a directory").unwrap();
+
+    let large = payload(600 * 1024, 3);
+    let (status, body) = api.produce(
+        "media",
+        json!([
+            {"value": "first", "partition": 0},
+            {"value_b64": B64.encode(&large), "partition": 0},
+            {"value": "second", "partition": 0},
+        ]),
+    );
+    assert_eq!(status, 207, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["offset"], 0, "{body}");
+    assert_eq!(results[1]["error"]["code"], "claim_check_failed", "{body}");
+    assert!(results[1].get("offset").is_none(), "{body}");
+    assert_eq!(results[2]["offset"], 1, "{body}");
+
+    let stored: Vec<Value> = api
+        .fetch_all("media", 0)
+        .into_iter()
+        .map(|r| r["value"].clone())
+        .collect();
+    assert_eq!(stored, [json!("first"), json!("second")]);
+}
+
 /// Produces 12 offloaded records into 1 KiB segments, shrinks retention, and checks that exactly
 /// the objects of records below the new log start are gone. `exists` asks the store.
 fn check_retention_lifecycle(broker: &BrokerProcess, exists: &dyn Fn(&str) -> bool) {

@@ -9,7 +9,6 @@
 //! bodies one way.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -281,11 +280,12 @@ struct Limits<'a> {
     offload_threshold: Option<usize>,
 }
 
-/// Parses a JSON body into per-record outcomes.
+/// Parses a JSON body into per-record outcomes, handed to `group` in request order.
 fn parse_json_records(
     body: &[u8],
     limits: &Limits<'_>,
-) -> Result<Vec<Result<Prepared, ApiError>>, ApiError> {
+    group: &mut Grouping<'_>,
+) -> Result<(), ApiError> {
     if !is_json_object(body) {
         return Err(ApiError::bad_request(
             "invalid_json",
@@ -294,25 +294,172 @@ fn parse_json_records(
     }
     let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
-    Ok(envelope
-        .records
-        .iter()
-        .map(|raw| prepare(raw, limits))
-        .collect())
+    group.reserve(envelope.records.len());
+    for raw in &envelope.records {
+        group.add(prepare(raw, limits));
+    }
+    Ok(())
 }
 
-/// Parses a binary body into per-record outcomes. A body that does not decode is refused as a
-/// whole (`invalid_batch`): its framing is broken, so no record in it can be trusted.
+/// Parses a binary body into per-record outcomes, handed to `group` in request order. A body
+/// that does not decode is refused as a whole (`invalid_batch`): its framing is broken, so no
+/// record in it can be trusted.
 fn parse_binary_records(
     body: &bytes::Bytes,
     limits: &Limits<'_>,
-) -> Result<Vec<Result<Prepared, ApiError>>, ApiError> {
+    group: &mut Grouping<'_>,
+) -> Result<(), ApiError> {
     let records = binary::decode_produce_request(body)
         .map_err(|e| ApiError::bad_request("invalid_batch", e.to_string()))?;
-    Ok(records
-        .into_iter()
-        .map(|r| prepare_binary(r, limits))
-        .collect())
+    group.reserve(records.len());
+    for record in records {
+        group.add(prepare_binary(record, limits));
+    }
+    Ok(())
+}
+
+/// The records of one request bound for one partition, in request order.
+#[derive(Debug)]
+struct PartitionBatch {
+    partition: u32,
+    records: Vec<NewRecord>,
+    /// `indexes[i]` is the position of `records[i]` in the request.
+    indexes: Vec<usize>,
+}
+
+/// Sorts a request's records into per-partition batches as they are parsed, so each record moves
+/// once, from the decoded request into the batch the log appends; a record's result slot is
+/// filled in as it goes. Requests touch few partitions, so a scan that starts at the last hit
+/// beats a map.
+struct Grouping<'a> {
+    /// Picks the partition of the request's keyless records (the topic's sticky partitioner).
+    choose_sticky: &'a (dyn Fn() -> u32 + Sync),
+    batches: Vec<PartitionBatch>,
+    results: Vec<ProduceResult>,
+    failed: usize,
+    /// The request's keyless records all go to one partition, chosen at the first of them.
+    sticky: Option<u32>,
+    last_slot: usize,
+    /// `(batch, position)` of records whose value goes to the blob store.
+    offloads: Vec<(usize, usize)>,
+    expected: usize,
+}
+
+impl<'a> Grouping<'a> {
+    fn new(choose_sticky: &'a (dyn Fn() -> u32 + Sync)) -> Self {
+        Self {
+            choose_sticky,
+            batches: Vec::new(),
+            results: Vec::new(),
+            failed: 0,
+            sticky: None,
+            last_slot: 0,
+            offloads: Vec::new(),
+            expected: 0,
+        }
+    }
+
+    /// The request holds `records` records.
+    fn reserve(&mut self, records: usize) {
+        self.expected = records;
+        self.results.reserve_exact(records);
+    }
+
+    fn add(&mut self, outcome: Result<Prepared, ApiError>) {
+        let index = self.results.len();
+        match outcome {
+            Ok(prepared) => {
+                let partition = prepared
+                    .partition
+                    .unwrap_or_else(|| *self.sticky.get_or_insert_with(self.choose_sticky));
+                self.results.push(ProduceResult {
+                    partition: Some(partition),
+                    timestamp: Some(prepared.record.timestamp_ms),
+                    ..ProduceResult::default()
+                });
+                let slot = self.slot(partition);
+                let batch = &mut self.batches[slot];
+                if prepared.offload {
+                    self.offloads.push((slot, batch.records.len()));
+                }
+                batch.records.push(prepared.record);
+                batch.indexes.push(index);
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.results.push(ProduceResult {
+                    error: Some(e.detail()),
+                    ..ProduceResult::default()
+                });
+            }
+        }
+    }
+
+    fn slot(&mut self, partition: u32) -> usize {
+        if self
+            .batches
+            .get(self.last_slot)
+            .is_some_and(|b| b.partition == partition)
+        {
+            return self.last_slot;
+        }
+        let slot = match self.batches.iter().position(|b| b.partition == partition) {
+            Some(slot) => slot,
+            None => {
+                // The first partition usually gets the whole request; later ones grow as needed.
+                let capacity = if self.batches.is_empty() {
+                    self.expected
+                } else {
+                    0
+                };
+                self.batches.push(PartitionBatch {
+                    partition,
+                    records: Vec::with_capacity(capacity),
+                    indexes: Vec::with_capacity(capacity),
+                });
+                self.batches.len() - 1
+            }
+        };
+        self.last_slot = slot;
+        slot
+    }
+
+    /// Refuses the record at `position` of batch `slot` with `error`; the caller removes it
+    /// from the batch with [`Grouping::drop_refused`].
+    fn refuse(&mut self, slot: usize, position: usize, error: &ApiError) {
+        let index = self.batches[slot].indexes[position];
+        self.failed += 1;
+        self.results[index] = ProduceResult {
+            error: Some(error.detail()),
+            ..ProduceResult::default()
+        };
+    }
+
+    /// Removes the records of `refused` (`(batch, position)` pairs) from their batches, and
+    /// batches left empty.
+    fn drop_refused(&mut self, refused: &[(usize, usize)]) {
+        for (slot, batch) in self.batches.iter_mut().enumerate() {
+            let mut keep = vec![true; batch.records.len()];
+            let mut any = false;
+            for &(s, position) in refused {
+                if s == slot {
+                    keep[position] = false;
+                    any = true;
+                }
+            }
+            if any {
+                let mut k = keep.iter();
+                batch
+                    .records
+                    .retain(|_| *k.next().expect("one flag per record"));
+                let mut k = keep.iter();
+                batch
+                    .indexes
+                    .retain(|_| *k.next().expect("one flag per index"));
+            }
+        }
+        self.batches.retain(|b| !b.records.is_empty());
+    }
 }
 
 async fn produce_body(
@@ -330,93 +477,57 @@ async fn produce_body(
         now_ms: now_ms(),
         offload_threshold: Some(broker.claims.threshold_bytes()),
     };
-    let prepared = match format {
-        BodyFormat::Json => parse_json_records(body, &limits)?,
-        BodyFormat::Binary => parse_binary_records(body, &limits)?,
-    };
-    if prepared.is_empty() {
+    let choose_sticky = || topic.next_sticky_partition();
+    let mut group = Grouping::new(&choose_sticky);
+    match format {
+        BodyFormat::Json => parse_json_records(body, &limits, &mut group)?,
+        BodyFormat::Binary => parse_binary_records(body, &limits, &mut group)?,
+    }
+    if group.results.is_empty() {
         return Err(ApiError::bad_request(
             "empty_batch",
             "`records` must hold at least one record",
         ));
     }
 
-    let mut results: Vec<ProduceResult> = vec![ProduceResult::default(); prepared.len()];
-    let mut sticky: Option<u32> = None;
-    let mut failed = 0usize;
-    // (request index, partition, record, offload?)
-    let mut ready: Vec<(usize, u32, NewRecord, bool)> = Vec::with_capacity(prepared.len());
-    for (index, outcome) in prepared.into_iter().enumerate() {
-        match outcome {
-            Ok(prepared) => {
-                let partition = prepared.partition.unwrap_or_else(|| {
-                    *sticky.get_or_insert_with(|| topic.next_sticky_partition())
-                });
-                results[index].partition = Some(partition);
-                results[index].timestamp = Some(prepared.record.timestamp_ms);
-                ready.push((index, partition, prepared.record, prepared.offload));
-            }
-            Err(e) => {
-                failed += 1;
-                results[index].error = Some(e.detail());
-            }
-        }
-    }
-
     // Claim check: large values go to the blob store first, concurrently.
-    if ready.iter().any(|r| r.3) {
-        let uploads = ready
-            .iter_mut()
-            .filter(|r| r.3)
-            .map(|(index, _, record, _)| {
-                let value = record.value.clone();
-                let is_json = record.value_is_json;
-                let topic_name = topic.name.as_str();
-                async move {
-                    (
-                        *index,
-                        broker.claims.offload(topic_name, value, is_json).await,
-                    )
-                }
-            });
-        let pointers: HashMap<usize, Result<Bytes, ApiError>> = futures::future::join_all(uploads)
-            .await
-            .into_iter()
-            .map(|(i, r)| (i, r.map_err(ApiError::from)))
-            .collect();
-        ready.retain_mut(|(index, _, record, offload)| {
-            if !*offload {
-                return true;
-            }
-            match &pointers[index] {
+    if !group.offloads.is_empty() {
+        let offloads = std::mem::take(&mut group.offloads);
+        let uploads = offloads.iter().map(|&(slot, position)| {
+            let record = &group.batches[slot].records[position];
+            let value = record.value.clone();
+            let is_json = record.value_is_json;
+            let topic_name = topic.name.as_str();
+            async move { broker.claims.offload(topic_name, value, is_json).await }
+        });
+        let pointers = futures::future::join_all(uploads).await;
+        let mut refused = Vec::new();
+        for (&(slot, position), pointer) in offloads.iter().zip(pointers) {
+            match pointer {
                 Ok(pointer) => {
-                    record.value = pointer.clone();
+                    let record = &mut group.batches[slot].records[position];
+                    record.value = pointer;
                     record.value_is_json = true;
                     record.headers.push(Header {
                         key: PAYLOAD_HEADER.to_owned(),
                         value: Bytes::from_static(PAYLOAD_HEADER_S3.as_bytes()),
                     });
-                    true
                 }
                 Err(e) => {
-                    failed += 1;
-                    results[*index].error = Some(e.detail());
-                    results[*index].partition = None;
-                    results[*index].timestamp = None;
-                    false
+                    group.refuse(slot, position, &ApiError::from(e));
+                    refused.push((slot, position));
                 }
             }
-        });
+        }
+        group.drop_refused(&refused);
     }
 
-    // partition → (records, their indexes in the request)
-    let mut batches: BTreeMap<u32, (Vec<NewRecord>, Vec<usize>)> = BTreeMap::new();
-    for (index, partition, record, _) in ready {
-        let entry = batches.entry(partition).or_default();
-        entry.0.push(record);
-        entry.1.push(index);
-    }
-
+    let Grouping {
+        batches,
+        mut results,
+        mut failed,
+        ..
+    } = group;
     if batches.is_empty() {
         return Ok(Reply {
             status: StatusCode::BAD_REQUEST,
@@ -425,10 +536,10 @@ async fn produce_body(
         });
     }
 
-    let record_count: usize = batches.values().map(|(r, _)| r.len()).sum();
+    let record_count: usize = batches.iter().map(|b| b.records.len()).sum();
     let byte_count: u64 = batches
-        .values()
-        .flat_map(|(r, _)| r.iter())
+        .iter()
+        .flat_map(|b| b.records.iter())
         .map(record_bytes)
         .sum();
     let labels = TopicLabels {
@@ -439,7 +550,10 @@ async fn produce_body(
         let broker = Arc::clone(broker);
         let topic = Arc::clone(topic);
         tokio::spawn(async move {
-            for (partition, (records, _)) in batches {
+            for PartitionBatch {
+                partition, records, ..
+            } in batches
+            {
                 if let Some(p) = topic.partition(partition)
                     && let Err(e) = p.append(records, Durability::Buffered).await
                 {
@@ -470,7 +584,12 @@ async fn produce_body(
         Durability::Buffered
     };
     let started = Instant::now();
-    let appends = batches.into_iter().map(|(partition, (records, indexes))| {
+    let appends = batches.into_iter().map(|batch| {
+        let PartitionBatch {
+            partition,
+            records,
+            indexes,
+        } = batch;
         let topic = Arc::clone(topic);
         async move {
             let outcome = match topic.partition(partition) {
@@ -544,8 +663,7 @@ async fn produce_body(
 
 /// Bytes a record occupies in the log, as counted against `max_record_bytes`.
 fn record_bytes(r: &NewRecord) -> u64 {
-    let headers: usize = r.headers.iter().map(|h| h.key.len() + h.value.len()).sum();
-    (r.key.as_ref().map_or(0, |k| k.len()) + r.value.len() + headers) as u64
+    r.payload_bytes() as u64
 }
 
 /// Validates one JSON record and turns it into what the log stores.
@@ -777,6 +895,88 @@ mod tests {
 
     fn raw(text: &str) -> Box<RawValue> {
         RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    fn prepared(partition: Option<u32>, value: &'static str, offload: bool) -> Prepared {
+        Prepared {
+            partition,
+            record: NewRecord {
+                timestamp_ms: 5,
+                key: None,
+                value: Bytes::from_static(value.as_bytes()),
+                headers: Vec::new(),
+                value_is_json: false,
+            },
+            offload,
+        }
+    }
+
+    fn values(batch: &PartitionBatch) -> Vec<&[u8]> {
+        batch.records.iter().map(|r| r.value.as_ref()).collect()
+    }
+
+    #[test]
+    fn grouping_keeps_request_order_per_partition_and_picks_one_sticky_partition() {
+        let picks = std::sync::atomic::AtomicU32::new(0);
+        let choose = || 7 + picks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut group = Grouping::new(&choose);
+        group.reserve(6);
+        group.add(Ok(prepared(Some(2), "a", false)));
+        group.add(Ok(prepared(None, "b", false)));
+        group.add(Err(ApiError::bad_request("invalid_record", "no")));
+        group.add(Ok(prepared(Some(2), "c", false)));
+        group.add(Ok(prepared(None, "d", false)));
+        group.add(Ok(prepared(Some(0), "e", false)));
+
+        let parts: Vec<u32> = group.batches.iter().map(|b| b.partition).collect();
+        assert_eq!(parts, [2, 7, 0], "batches in order of first appearance");
+        assert_eq!(values(&group.batches[0]), [b"a", b"c"]);
+        assert_eq!(group.batches[0].indexes, [0, 3]);
+        assert_eq!(values(&group.batches[1]), [b"b", b"d"]);
+        assert_eq!(group.batches[1].indexes, [1, 4]);
+        assert_eq!(group.batches[2].indexes, [5]);
+        assert_eq!(
+            picks.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "keyless records share one sticky choice"
+        );
+        assert_eq!(group.failed, 1);
+        assert_eq!(group.results.len(), 6);
+        assert!(group.results[2].error.is_some());
+        assert_eq!(group.results[4].partition, Some(7));
+        assert_eq!(group.results[4].timestamp, Some(5));
+    }
+
+    #[test]
+    fn refused_offloads_leave_their_batches_and_the_rest_keep_their_order() {
+        let choose = || 0;
+        let mut group = Grouping::new(&choose);
+        group.reserve(5);
+        group.add(Ok(prepared(Some(0), "a", false)));
+        group.add(Ok(prepared(Some(0), "big1", true)));
+        group.add(Ok(prepared(Some(1), "big2", true)));
+        group.add(Ok(prepared(Some(0), "b", false)));
+        group.add(Ok(prepared(Some(0), "big3", true)));
+        assert_eq!(group.offloads, [(0, 1), (1, 0), (0, 3)]);
+
+        let error = ApiError::bad_request("claim_check_failed", "store down");
+        group.refuse(0, 1, &error);
+        group.refuse(1, 0, &error);
+        group.drop_refused(&[(0, 1), (1, 0)]);
+
+        assert_eq!(
+            group.batches.len(),
+            1,
+            "the emptied partition-1 batch is gone"
+        );
+        assert_eq!(values(&group.batches[0]), [&b"a"[..], b"b", b"big3"]);
+        assert_eq!(group.batches[0].indexes, [0, 3, 4]);
+        assert_eq!(group.failed, 2);
+        for refused in [1, 2] {
+            assert!(group.results[refused].error.is_some());
+            assert_eq!(group.results[refused].partition, None);
+        }
+        assert!(group.results[4].error.is_none());
     }
 
     #[test]

@@ -30,3 +30,16 @@ pub struct Record {
     pub headers: Vec<Header>,
     pub value_is_json: bool,
 }
+
+impl NewRecord {
+    /// Bytes of key, value and headers: what counts against `max_record_bytes`, and what an
+    /// append copies (framing aside).
+    pub fn payload_bytes(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|h| h.key.len() + h.value.len())
+            .sum();
+        self.key.as_ref().map_or(0, Bytes::len) + self.value.len() + headers
+    }
+}
