@@ -1,6 +1,7 @@
 //! Wire codecs: a 1,000-record batch of 100-byte values, encoded and decoded as a JSON produce
 //! request (`value_b64`, base64 included, as the client and broker do it) and as a binary
-//! produce request; likewise a fetch answer. Reports records/s.
+//! produce request; likewise a fetch answer, and the binary produce answer (1,000 results: the
+//! broker encodes one per request, the client decodes it). Reports records/s.
 //!
 //! `cargo bench -p wharf-proto --bench binary -- --warm-up-time 1 --measurement-time 3`
 
@@ -162,5 +163,33 @@ fn fetch(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, produce, fetch);
+fn produce_answer(c: &mut Criterion) {
+    let now_ms = 1_795_000_000_000_i64;
+    let results: Vec<api::ProduceResult> = (0..RECORDS as u64)
+        .map(|i| api::ProduceResult {
+            partition: Some(3),
+            offset: Some(1_000_000 + i),
+            timestamp: Some(now_ms),
+            error: None,
+        })
+        .collect();
+    let mut g = c.benchmark_group("produce_answer_1000");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("binary/encode", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(binary::estimated_len(RECORDS, 0));
+            binary::encode_produce_response(&mut out, black_box(&results));
+            out
+        })
+    });
+    let mut bin = Vec::new();
+    binary::encode_produce_response(&mut bin, &results);
+    let bin = Bytes::from(bin);
+    g.bench_function("binary/decode", |b| {
+        b.iter(|| binary::decode_produce_response(black_box(&bin)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, produce, fetch, produce_answer);
 criterion_main!(benches);

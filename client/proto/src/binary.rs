@@ -194,11 +194,22 @@ pub struct FetchResponse {
 // Encoding
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+    // One-byte varints (lengths of small values, partitions, flags-sized counts) are the common
+    // case; longer ones are assembled on the stack so the vector is grown and checked once,
+    // not once per byte (per-byte pushes were most of the produce answer's encoding time).
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
     }
-    out.push(v as u8);
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        bytes[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    bytes[n] = v as u8;
+    out.extend_from_slice(&bytes[..=n]);
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -287,6 +298,8 @@ pub fn encode_produce_request(out: &mut Vec<u8>, records: &[ProduceRecord]) {
 
 /// Encodes a produce answer.
 pub fn encode_produce_response(out: &mut Vec<u8>, results: &[ProduceResult]) {
+    // flags + partition + offset + timestamp: 20 bytes at most for a result without error.
+    out.reserve(4 + results.len() * 20);
     put_preamble(out, Kind::ProduceResponse);
     put_varint(out, results.len() as u64);
     for r in results {
@@ -423,6 +436,13 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        // Fast path: most varints are one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let start = self.pos;
         let mut v: u64 = 0;
         for i in 0..10 {
