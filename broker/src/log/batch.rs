@@ -88,22 +88,11 @@ pub(crate) struct EncodedBatch {
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
-    // One-byte varints (lengths of small values, partitions, flags-sized counts) are the common
-    // case; longer ones are assembled on the stack so the vector is grown and checked once,
-    // not once per byte (per-byte pushes were most of the produce answer's encoding time).
-    if v < 0x80 {
-        buf.push(v as u8);
-        return;
-    }
-    let mut bytes = [0u8; 10];
-    let mut n = 0;
     while v >= 0x80 {
-        bytes[n] = (v as u8) | 0x80;
+        buf.push((v as u8) | 0x80);
         v >>= 7;
-        n += 1;
     }
-    bytes[n] = v as u8;
-    buf.extend_from_slice(&bytes[..=n]);
+    buf.push(v as u8);
 }
 
 fn varint_len(mut v: u64) -> usize {

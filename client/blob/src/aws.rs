@@ -1,8 +1,8 @@
 //! The one way Wharf loads AWS SDK configuration.
 //!
 //! The SDK's default HTTPS client brings its own crypto library (aws-lc-rs) while reqwest, which
-//! every Wharf client uses for the broker, brings ring. Linking both cost each Lambda zip about
-//! half a megabyte, so the SDK clients get an HTTPS client on rustls + ring instead. The SDK
+//! every Wharf client uses for the broker, brings ring. Linking both made every Lambda zip carry
+//! two crypto libraries, so the SDK clients get an HTTPS client on rustls + ring instead. The SDK
 //! crates are built without their default client: a loader that did not come from here has no
 //! HTTP client and fails on its first request, so every SDK client must start from
 //! [`sdk_config_loader`].

@@ -195,8 +195,8 @@ pub struct FetchResponse {
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     // One-byte varints (lengths of small values, partitions, flags-sized counts) are the common
-    // case; longer ones are assembled on the stack so the vector is grown and checked once,
-    // not once per byte (per-byte pushes were most of the produce answer's encoding time).
+    // case; longer ones (offsets, timestamps) are assembled on the stack and appended once
+    // instead of one checked push per byte.
     if v < 0x80 {
         out.push(v as u8);
         return;
