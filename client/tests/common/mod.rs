@@ -45,6 +45,10 @@ fn build_broker() -> PathBuf {
             "--message-format=json",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // ring's build script reruns when `CARGO_MANIFEST_DIR` changes; the test process has
+        // this package's, a plain `cargo` build has none. Inheriting it would make this build and
+        // the next ordinary one rebuild ring and everything above it in turn.
+        .env_remove("CARGO_MANIFEST_DIR")
         .stderr(Stdio::inherit())
         .output()
         .expect("run cargo build -p wharf-broker");

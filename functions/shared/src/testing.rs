@@ -38,13 +38,15 @@ pub fn broker_binary() -> &'static Path {
     BIN.get_or_init(|| {
         let profile = profile_dir();
         let target = profile.parent().expect("target dir").to_path_buf();
-        let status = Command::new(cargo())
-            .args(["build", "-q", "-p", "wharf-broker", "--bin", "wharf-broker"])
+        let mut cmd = Command::new(cargo());
+        cmd.args(["build", "-q", "-p", "wharf-broker", "--bin", "wharf-broker"])
             .arg("--target-dir")
             .arg(&target)
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build -p wharf-broker");
+            .current_dir(workspace_root());
+        // Same environment as `cargo lambda watch` and the outer test build, or the three take
+        // turns rebuilding ring and everything above it (see `scrub_cargo_test_env`).
+        scrub_cargo_test_env(&mut cmd);
+        let status = cmd.status().expect("run cargo build -p wharf-broker");
         assert!(status.success(), "cargo build -p wharf-broker failed");
         let bin = profile.join("wharf-broker");
         assert!(bin.exists(), "{} missing after build", bin.display());
@@ -224,8 +226,10 @@ impl Drop for Broker {
 
 /// Removes from `cmd`'s environment what `cargo test` / `cargo nextest` set for the test
 /// process (package metadata, `LD_LIBRARY_PATH` additions, nextest's own variables). Inherited
-/// by a `cargo` child, they change build-script fingerprints, so every test binary would make
-/// `cargo lambda watch` rebuild ring and the AWS SDK instead of reusing the previous build.
+/// by a `cargo` child, they change build-script fingerprints: ring's build script declares
+/// `rerun-if-env-changed=CARGO_MANIFEST_DIR`, so a child cargo that sees the test package's
+/// `CARGO_MANIFEST_DIR` rebuilds ring, rustls, reqwest, the AWS SDK's HTTP client and every
+/// workspace crate above them, and the next build without it rebuilds them all again.
 pub fn scrub_cargo_test_env(cmd: &mut Command) {
     const KEEP: &[&str] = &[
         "CARGO_HOME",
@@ -288,6 +292,10 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// When set in a test's environment, every [`LambdaWatch`] prints its whole log (with cargo's
+/// reasons for each rebuild) when it stops.
+pub const WATCH_LOG_VAR: &str = "WHARF_TEST_WATCH_LOG";
+
 /// `cargo lambda watch` serving the workspace's functions.
 #[derive(Debug)]
 pub struct LambdaWatch {
@@ -340,6 +348,10 @@ impl LambdaWatch {
         }
         for (k, v) in env {
             cmd.env(k, v.replace("{endpoint}", &own_endpoint));
+        }
+        // Diagnosis of slow watch tests: cargo says why it rebuilds what it rebuilds.
+        if std::env::var_os(WATCH_LOG_VAR).is_some() {
+            cmd.env("CARGO_LOG", "cargo::core::compiler::fingerprint=info");
         }
         let mut child = cmd.spawn().expect("spawn cargo lambda watch");
         let log: Log = Arc::default();
@@ -450,6 +462,12 @@ impl LambdaWatch {
 
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
+        if std::env::var_os(WATCH_LOG_VAR).is_some() {
+            eprintln!(
+                "cargo lambda watch log:\n{}",
+                self.log.lock().expect("log").join("\n")
+            );
+        }
         // SIGINT lets cargo-lambda stop the function processes it started.
         let _ = Command::new("kill")
             .arg("-INT")
