@@ -309,5 +309,74 @@ fn idempotent_replays_answer_in_the_encoding_asked_for() {
     assert_eq!(headers["content-type"], "application/json");
     let as_json: Value = serde_json::from_slice(&as_json).unwrap();
     assert_eq!(as_json["results"][2]["offset"], 2);
+    // A replay asked for in runs is the same results, in runs.
+    let (_, headers, in_runs) = send(Some(binary::ACCEPT_RESULT_RUNS));
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(in_runs[2], binary::Kind::ProduceResultRuns as u8);
+    assert_eq!(
+        binary::decode_produce_answer(&Bytes::from(in_runs), 3).unwrap(),
+        binary::decode_produce_response(&Bytes::from(first)).unwrap()
+    );
     assert_eq!(api.bounds("replay"), [(0, 3)]);
+}
+
+#[test]
+fn answers_in_runs_only_when_asked_and_carry_every_result() {
+    let (_dir, _broker, api) = started("runs", 2);
+    // 500 keyless records without timestamps: one partition, one broker timestamp, one run.
+    let records: Vec<ProduceRecord> = (0..500)
+        .map(|i| ProduceRecord {
+            value: Bytes::from(format!("value-{i}")),
+            ..ProduceRecord::default()
+        })
+        .collect();
+    let (status, content_type, body) = produce_binary(
+        &api,
+        "runs",
+        binary_body(&records),
+        Some(binary::ACCEPT_RESULT_RUNS),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(content_type, CONTENT_TYPE);
+    assert_eq!(body[2], binary::Kind::ProduceResultRuns as u8);
+    assert!(body.len() < 32, "{} bytes for one run", body.len());
+    let results = binary::decode_produce_answer(&Bytes::from(body), 500).unwrap();
+    let partition = results[0].partition.unwrap();
+    assert!(
+        results
+            .iter()
+            .zip(0..)
+            .all(|(r, i)| r.partition == Some(partition)
+                && r.offset == Some(i)
+                && r.timestamp == results[0].timestamp
+                && r.error.is_none())
+    );
+
+    // Refused records break the runs and keep their errors, in request order.
+    api.create_topic("runs-mixed", 1);
+    let mut mixed = sample_records();
+    mixed[1].partition = Some(9);
+    let (status, _, body) = produce_binary(
+        &api,
+        "runs-mixed",
+        binary_body(&mixed),
+        Some(binary::ACCEPT_RESULT_RUNS),
+    );
+    assert_eq!(status, 207);
+    let results = binary::decode_produce_answer(&Bytes::from(body), 3).unwrap();
+    assert_eq!(results[1].error.as_ref().unwrap().code, "unknown_partition");
+    assert_eq!(
+        results.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        [Some(0), None, Some(1)]
+    );
+
+    // The plain binary type still gets one result per record.
+    let (_, _, body) = produce_binary(&api, "runs", binary_body(&records[..2]), Some(CONTENT_TYPE));
+    assert_eq!(body[2], binary::Kind::ProduceResponse as u8);
+    assert_eq!(
+        binary::decode_produce_response(&Bytes::from(body))
+            .unwrap()
+            .len(),
+        2
+    );
 }

@@ -595,7 +595,8 @@ impl Client {
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(batch.body.clone());
         if batch.encoding == Encoding::Binary {
-            rb = rb.header(reqwest::header::ACCEPT, binary::CONTENT_TYPE);
+            // Runs: a batch that lands in one partition is answered in a few bytes.
+            rb = rb.header(reqwest::header::ACCEPT, binary::ACCEPT_RESULT_RUNS);
         }
         if let Some(key) = idempotency_key {
             rb = rb.header(wharf_proto::IDEMPOTENCY_KEY_HEADER, key);
@@ -604,7 +605,7 @@ impl Client {
             self.send_typed(&op, rb, self.request_timeout).await?;
         if status.is_success() {
             let results = if is_binary {
-                binary::decode_produce_response(&body)
+                binary::decode_produce_answer(&body, batch.records)
                     .map_err(|e| Self::binary_decode_error(&op, status, e))?
             } else {
                 Self::decode::<wharf_proto::api::ProduceResponse>(&op, status, &body)?.results

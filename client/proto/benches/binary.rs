@@ -188,6 +188,20 @@ fn produce_answer(c: &mut Criterion) {
     g.bench_function("binary/decode", |b| {
         b.iter(|| binary::decode_produce_response(black_box(&bin)).unwrap())
     });
+    // The same answer as one run (what the client asks for).
+    g.bench_function("runs/encode", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            binary::encode_produce_result_runs(&mut out, black_box(&results));
+            out
+        })
+    });
+    let mut runs = Vec::new();
+    binary::encode_produce_result_runs(&mut runs, &results);
+    let runs = Bytes::from(runs);
+    g.bench_function("runs/decode", |b| {
+        b.iter(|| binary::decode_produce_answer(black_box(&runs), RECORDS).unwrap())
+    });
     g.finish();
 }
 

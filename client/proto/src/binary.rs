@@ -27,6 +27,15 @@
 //!   error: code string, message string, retriable u8 (0|1),
 //!          details string (JSON text; empty = none)            if 0x08
 //!
+//! produce response in runs (kind 4; only to a request whose Accept says `results=runs`):
+//!   count, then runs (request order) until their lengths add up to count:
+//!   flags u8        as kind 2
+//!   length          varint ≥ 1: this many consecutive results
+//!   partition varint, first offset varint, timestamp zigzag varint, error   as kind 2
+//!   The results of a run share flags, partition, timestamp and error; their offsets are
+//!   first, first + 1, …  A batch that lands in one partition with the broker's timestamp is
+//!   one run, whatever its size.
+//!
 //! fetch response (kind 3): next_offset varint, high_watermark varint,
 //!                          log_start_offset varint, count, then per record:
 //!   flags u8        0x01 value is JSON, 0x02 key present, 0x04 value_url present
@@ -57,6 +66,9 @@ pub const CONTENT_TYPE: &str = "application/vnd.wharf.batch.v1";
 pub const MAGIC: u8 = 0x57;
 /// Second byte of every message.
 pub const VERSION: u8 = 1;
+/// The `Accept` value of a produce request that takes its answer in runs ([`Kind::ProduceResultRuns`])
+/// as well as one result per record.
+pub const ACCEPT_RESULT_RUNS: &str = "application/vnd.wharf.batch.v1; results=runs";
 
 /// Third byte of every message: what the message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +77,7 @@ pub enum Kind {
     ProduceRequest = 1,
     ProduceResponse = 2,
     FetchResponse = 3,
+    ProduceResultRuns = 4,
 }
 
 const PRODUCE_JSON: u8 = 0x01;
@@ -86,6 +99,7 @@ const FETCH_URL: u8 = 0x04;
 const MIN_PRODUCE_RECORD_BYTES: usize = 3;
 const MIN_FETCH_RECORD_BYTES: usize = 5;
 const MIN_RESULT_BYTES: usize = 1;
+const MIN_RUN_BYTES: usize = 2;
 const MIN_HEADER_BYTES: usize = 2;
 
 /// Why a binary body could not be decoded. `at` is the byte position of the problem.
@@ -193,6 +207,7 @@ pub struct FetchResponse {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+#[inline]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     // One-byte varints (lengths of small values, partitions, flags-sized counts) are the common
     // case; longer ones (offsets, timestamps) are assembled on the stack and appended once
@@ -303,40 +318,83 @@ pub fn encode_produce_response(out: &mut Vec<u8>, results: &[ProduceResult]) {
     put_preamble(out, Kind::ProduceResponse);
     put_varint(out, results.len() as u64);
     for r in results {
-        let mut flags = 0;
-        if r.partition.is_some() {
-            flags |= RESULT_PARTITION;
-        }
-        if r.offset.is_some() {
-            flags |= RESULT_OFFSET;
-        }
-        if r.timestamp.is_some() {
-            flags |= RESULT_TIMESTAMP;
-        }
-        if r.error.is_some() {
-            flags |= RESULT_ERROR;
-        }
+        let flags = result_flags(r);
         out.push(flags);
-        if let Some(p) = r.partition {
-            put_varint(out, u64::from(p));
+        put_result_fields(out, r);
+    }
+}
+
+fn result_flags(r: &ProduceResult) -> u8 {
+    let mut flags = 0;
+    if r.partition.is_some() {
+        flags |= RESULT_PARTITION;
+    }
+    if r.offset.is_some() {
+        flags |= RESULT_OFFSET;
+    }
+    if r.timestamp.is_some() {
+        flags |= RESULT_TIMESTAMP;
+    }
+    if r.error.is_some() {
+        flags |= RESULT_ERROR;
+    }
+    flags
+}
+
+/// Partition, offset, timestamp and error of `r`, each if present (after its flags).
+fn put_result_fields(out: &mut Vec<u8>, r: &ProduceResult) {
+    if let Some(p) = r.partition {
+        put_varint(out, u64::from(p));
+    }
+    if let Some(o) = r.offset {
+        put_varint(out, o);
+    }
+    if let Some(ts) = r.timestamp {
+        put_varint(out, zigzag(ts));
+    }
+    if let Some(e) = &r.error {
+        put_bytes(out, e.code.as_bytes());
+        put_bytes(out, e.message.as_bytes());
+        out.push(u8::from(e.retriable));
+        let details = e
+            .details
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        put_bytes(out, details.as_bytes());
+    }
+}
+
+/// Whether `next` continues the run that starts with `first` and has `len` results so far:
+/// same flags, partition and timestamp, offsets one apart, and neither carries an error.
+fn continues_run(first: &ProduceResult, len: u64, next: &ProduceResult) -> bool {
+    first.error.is_none()
+        && next.error.is_none()
+        && first.partition == next.partition
+        && first.timestamp == next.timestamp
+        && match (first.offset, next.offset) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.checked_add(len) == Some(b),
+            _ => false,
         }
-        if let Some(o) = r.offset {
-            put_varint(out, o);
-        }
-        if let Some(ts) = r.timestamp {
-            put_varint(out, zigzag(ts));
-        }
-        if let Some(e) = &r.error {
-            put_bytes(out, e.code.as_bytes());
-            put_bytes(out, e.message.as_bytes());
-            out.push(u8::from(e.retriable));
-            let details = e
-                .details
-                .as_ref()
-                .map(|d| d.to_string())
-                .unwrap_or_default();
-            put_bytes(out, details.as_bytes());
-        }
+}
+
+/// Encodes a produce answer as runs ([`Kind::ProduceResultRuns`]).
+pub fn encode_produce_result_runs(out: &mut Vec<u8>, results: &[ProduceResult]) {
+    out.reserve(32);
+    put_preamble(out, Kind::ProduceResultRuns);
+    put_varint(out, results.len() as u64);
+    let mut rest = results;
+    while let Some(first) = rest.first() {
+        let len = 1 + rest[1..]
+            .iter()
+            .zip(1u64..)
+            .take_while(|&(next, i)| continues_run(first, i, next))
+            .count();
+        out.push(result_flags(first));
+        put_varint(out, len as u64);
+        put_result_fields(out, first);
+        rest = &rest[len..];
     }
 }
 
@@ -535,6 +593,25 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Like [`Reader::preamble`], for a message that may be any of `kinds`.
+    fn preamble_of(&mut self, kinds: &[Kind]) -> Result<Kind, DecodeError> {
+        let at = self.pos;
+        match self.preamble(kinds[0]) {
+            Err(DecodeError::WrongKind { found, .. }) => kinds
+                .iter()
+                .copied()
+                .find(|k| *k as u8 == found)
+                .ok_or(DecodeError::WrongKind {
+                    expected: kinds[0] as u8,
+                    found,
+                }),
+            other => other.map(|()| {
+                debug_assert_eq!(self.pos, at + 3);
+                kinds[0]
+            }),
+        }
+    }
+
     fn headers(&mut self, utf8_values: bool) -> Result<Vec<Header>, DecodeError> {
         let n = self.count("header", MIN_HEADER_BYTES)?;
         let mut headers = Vec::with_capacity(n);
@@ -596,14 +673,104 @@ pub fn decode_produce_request(body: &Bytes) -> Result<Vec<ProduceRecord>, Decode
     Ok(records)
 }
 
-/// Decodes a produce answer.
+/// Decodes a produce answer (kind 2).
 pub fn decode_produce_response(body: &Bytes) -> Result<Vec<ProduceResult>, DecodeError> {
     let mut r = Reader { buf: body, pos: 0 };
     r.preamble(Kind::ProduceResponse)?;
-    let n = r.count("result", MIN_RESULT_BYTES)?;
-    let mut results = Vec::with_capacity(n);
-    for _ in 0..n {
-        let flags = r.flags(RESULT_PARTITION | RESULT_OFFSET | RESULT_TIMESTAMP | RESULT_ERROR)?;
+    let results = r.results()?;
+    r.finish()?;
+    Ok(results)
+}
+
+/// Decodes a produce answer of either kind: one result per record (kind 2) or runs (kind 4).
+/// `max_results` is the number of records the request held: a run-length answer claiming more
+/// is refused before anything is allocated for it.
+pub fn decode_produce_answer(
+    body: &Bytes,
+    max_results: usize,
+) -> Result<Vec<ProduceResult>, DecodeError> {
+    let mut r = Reader { buf: body, pos: 0 };
+    let kind = r.preamble_of(&[Kind::ProduceResponse, Kind::ProduceResultRuns])?;
+    let results = if kind == Kind::ProduceResponse {
+        r.results()?
+    } else {
+        r.result_runs(max_results)?
+    };
+    r.finish()?;
+    Ok(results)
+}
+
+impl Reader<'_> {
+    /// Kind 2's results.
+    fn results(&mut self) -> Result<Vec<ProduceResult>, DecodeError> {
+        let n = self.count("result", MIN_RESULT_BYTES)?;
+        let mut results = Vec::with_capacity(n);
+        for _ in 0..n {
+            let flags = self.result_flags()?;
+            results.push(self.result_fields(flags)?);
+        }
+        Ok(results)
+    }
+
+    /// Kind 4's runs, expanded to one result per record.
+    fn result_runs(&mut self, max_results: usize) -> Result<Vec<ProduceResult>, DecodeError> {
+        let at = self.pos;
+        let n = self.varint("the result count")?;
+        if n > max_results as u64 {
+            return Err(DecodeError::OutOfRange {
+                at,
+                what: "the result count (more than the request's records)",
+                value: n,
+            });
+        }
+        let n = n as usize;
+        let mut results = Vec::with_capacity(n);
+        while results.len() < n {
+            if self.remaining() < MIN_RUN_BYTES {
+                return Err(DecodeError::Truncated {
+                    at: self.pos,
+                    what: "a run of results",
+                });
+            }
+            let flags = self.result_flags()?;
+            let at = self.pos;
+            let len = self.varint("a run length")?;
+            if len == 0 || len > (n - results.len()) as u64 {
+                return Err(DecodeError::OutOfRange {
+                    at,
+                    what: "a run length",
+                    value: len,
+                });
+            }
+            let at = self.pos;
+            let first = self.result_fields(flags)?;
+            if let Some(o) = first.offset
+                && o.checked_add(len - 1).is_none()
+            {
+                return Err(DecodeError::OutOfRange {
+                    at,
+                    what: "a run's first offset",
+                    value: o,
+                });
+            }
+            let start = results.len();
+            results.push(first);
+            for i in 1..len {
+                let mut next = results[start].clone();
+                next.offset = next.offset.map(|o| o + i);
+                results.push(next);
+            }
+        }
+        Ok(results)
+    }
+
+    fn result_flags(&mut self) -> Result<u8, DecodeError> {
+        self.flags(RESULT_PARTITION | RESULT_OFFSET | RESULT_TIMESTAMP | RESULT_ERROR)
+    }
+
+    /// The fields after a result's flags (both kinds).
+    fn result_fields(&mut self, flags: u8) -> Result<ProduceResult, DecodeError> {
+        let r = self;
         let mut result = ProduceResult::default();
         if flags & RESULT_PARTITION != 0 {
             result.partition = Some(r.u32("a partition")?);
@@ -649,10 +816,8 @@ pub fn decode_produce_response(body: &Bytes) -> Result<Vec<ProduceResult>, Decod
                 details,
             });
         }
-        results.push(result);
+        Ok(result)
     }
-    r.finish()?;
-    Ok(results)
 }
 
 /// Decodes a fetch answer. Keys, values and header values share `body`'s buffer.
@@ -713,6 +878,23 @@ pub fn names_binary(header_value: &str) -> bool {
         });
         mime.eq_ignore_ascii_case(CONTENT_TYPE) && !refused
     })
+}
+
+/// Whether an `Accept` header value admits produce answers in runs: a [`CONTENT_TYPE`] item
+/// with the parameter `results=runs` (what [`ACCEPT_RESULT_RUNS`] says).
+pub fn accepts_result_runs(header_value: &str) -> bool {
+    names_binary(header_value)
+        && header_value.split(',').any(|item| {
+            let mut parts = item.split(';');
+            let mime = parts.next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case(CONTENT_TYPE)
+                && parts.any(|p| {
+                    p.split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("results")
+                            && v.trim().trim_matches('"').eq_ignore_ascii_case("runs")
+                    })
+                })
+        })
 }
 
 #[cfg(test)]
@@ -797,6 +979,28 @@ mod tests {
             })
     }
 
+    /// Answers as a broker gives them: stretches of consecutive offsets in one partition with
+    /// one timestamp, between arbitrary results (errors among them).
+    fn produce_answer() -> impl Strategy<Value = Vec<ProduceResult>> {
+        proptest::collection::vec((produce_result(), 1..6u64, any::<bool>()), 0..6).prop_map(
+            |stretches| {
+                let mut results = Vec::new();
+                for (r, len, stretch) in stretches {
+                    if stretch && r.error.is_none() {
+                        for i in 0..len {
+                            let mut next = r.clone();
+                            next.offset = r.offset.map(|o| o.wrapping_add(i));
+                            results.push(next);
+                        }
+                    } else {
+                        results.push(r);
+                    }
+                }
+                results
+            },
+        )
+    }
+
     fn fetch_response() -> impl Strategy<Value = FetchResponse> {
         (
             proptest::collection::vec(fetched_record(), 0..8),
@@ -857,6 +1061,30 @@ mod tests {
         }
 
         #[test]
+        fn produce_answers_in_runs_round_trip(results in produce_answer()) {
+            let mut out = Vec::new();
+            encode_produce_result_runs(&mut out, &results);
+            let body = Bytes::from(out);
+            prop_assert_eq!(&decode_produce_answer(&body, results.len()).unwrap(), &results);
+            // The other kind decodes through the same entry point.
+            let mut out = Vec::new();
+            encode_produce_response(&mut out, &results);
+            prop_assert_eq!(decode_produce_answer(&Bytes::from(out), results.len()).unwrap(), results);
+        }
+
+        #[test]
+        fn damaged_produce_answers_in_runs_are_errors(
+            results in produce_answer(),
+            flip_at in any::<usize>(),
+            flip_with in any::<u8>(),
+        ) {
+            let mut out = Vec::new();
+            encode_produce_result_runs(&mut out, &results);
+            let n = results.len();
+            check_damage(&out, |b| decode_produce_answer(b, n), flip_at, flip_with)?;
+        }
+
+        #[test]
         fn fetch_responses_round_trip(answer in fetch_response()) {
             let mut out = Vec::new();
             encode_fetch_response(&mut out, &answer);
@@ -901,6 +1129,7 @@ mod tests {
             let body = Bytes::from(body);
             let _ = decode_produce_request(&body);
             let _ = decode_produce_response(&body);
+            let _ = decode_produce_answer(&body, 1000);
             let _ = decode_fetch_response(&body);
         }
 
@@ -1004,6 +1233,58 @@ mod tests {
                 1, b'k', 2, b'{', b'}', 1, 1, b'h', 1, b'v',
             ]
         );
+    }
+
+    #[test]
+    fn a_batch_in_one_partition_is_one_run_and_counts_are_bounded_by_the_request() {
+        let results: Vec<ProduceResult> = (0..1000)
+            .map(|i| ProduceResult {
+                partition: Some(3),
+                offset: Some(1_000_000 + i),
+                timestamp: Some(1_790_000_000_000),
+                error: None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode_produce_result_runs(&mut out, &results);
+        // preamble 3, count 2, flags 1, length 2, partition 1, offset 3, timestamp 6
+        assert_eq!(out.len(), 18, "{out:?}");
+        let body = Bytes::from(out);
+        assert_eq!(decode_produce_answer(&body, 1000).unwrap(), results);
+        assert!(matches!(
+            decode_produce_answer(&body, 999),
+            Err(DecodeError::OutOfRange { at: 3, .. })
+        ));
+        // A run may not claim more results than the answer's count.
+        let out = vec![MAGIC, VERSION, 4, 2, 0, 3];
+        assert!(matches!(
+            decode_produce_answer(&Bytes::from(out), 10),
+            Err(DecodeError::OutOfRange {
+                what: "a run length",
+                ..
+            })
+        ));
+        // Kind 4 is not kind 2.
+        let mut out = Vec::new();
+        encode_produce_result_runs(&mut out, &results[..1]);
+        assert!(matches!(
+            decode_produce_response(&Bytes::from(out)),
+            Err(DecodeError::WrongKind {
+                expected: 2,
+                found: 4
+            })
+        ));
+    }
+
+    #[test]
+    fn runs_are_asked_for_with_a_parameter_of_the_binary_type() {
+        assert!(accepts_result_runs(ACCEPT_RESULT_RUNS));
+        assert!(accepts_result_runs(
+            "application/json;q=0.1, Application/Vnd.Wharf.Batch.V1;Results=\"runs\""
+        ));
+        assert!(!accepts_result_runs(CONTENT_TYPE));
+        assert!(!accepts_result_runs("application/json; results=runs"));
+        assert!(names_binary(ACCEPT_RESULT_RUNS));
     }
 
     #[test]
