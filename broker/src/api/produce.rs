@@ -358,13 +358,14 @@ fn parse_binary_records(
     limits: &Limits<'_>,
     group: &mut Grouping<'_>,
 ) -> Result<(), ApiError> {
-    let records = binary::decode_produce_request(body)
-        .map_err(|e| ApiError::bad_request("invalid_batch", e.to_string()))?;
-    group.reserve(records.len());
-    for record in records {
-        group.add(prepare_binary(record, limits));
-    }
-    Ok(())
+    let invalid = |e: binary::DecodeError| ApiError::bad_request("invalid_batch", e.to_string());
+    // Record by record: each goes from the body straight into its partition's batch. A decode
+    // error part-way refuses the whole request; nothing has been appended yet.
+    let records = binary::ProduceRequestDecoder::new(body).map_err(invalid)?;
+    group.reserve(records.record_count());
+    records
+        .for_each(|record| group.add(prepare_binary(record, limits)))
+        .map_err(invalid)
 }
 
 /// The records of one request bound for one partition, in request order.

@@ -474,6 +474,7 @@ pub fn encode_fetch_response(out: &mut Vec<u8>, answer: &FetchResponse) {
 // Decoding
 
 /// A cursor over a message; every read is bounds-checked.
+#[derive(Debug)]
 struct Reader<'a> {
     buf: &'a Bytes,
     pos: usize,
@@ -613,6 +614,11 @@ impl<'a> Reader<'a> {
     }
 
     fn headers(&mut self, utf8_values: bool) -> Result<Vec<Header>, DecodeError> {
+        // Most records carry no headers: one zero byte.
+        if self.buf.get(self.pos) == Some(&0) {
+            self.pos += 1;
+            return Ok(Vec::new());
+        }
         let n = self.count("header", MIN_HEADER_BYTES)?;
         let mut headers = Vec::with_capacity(n);
         for _ in 0..n {
@@ -637,11 +643,52 @@ impl<'a> Reader<'a> {
 
 /// Decodes a produce request. Keys, values and header values share `body`'s buffer.
 pub fn decode_produce_request(body: &Bytes) -> Result<Vec<ProduceRecord>, DecodeError> {
-    let mut r = Reader { buf: body, pos: 0 };
-    r.preamble(Kind::ProduceRequest)?;
-    let n = r.count("record", MIN_PRODUCE_RECORD_BYTES)?;
-    let mut records = Vec::with_capacity(n);
-    for _ in 0..n {
+    let ProduceRequestDecoder { mut r, count } = ProduceRequestDecoder::new(body)?;
+    let mut records = Vec::with_capacity(count);
+    for _ in 0..count {
+        records.push(r.produce_record()?);
+    }
+    r.finish()?;
+    Ok(records)
+}
+
+/// Decodes a produce request one record at a time, for a caller that handles each record as it
+/// comes instead of collecting them first.
+#[derive(Debug)]
+pub struct ProduceRequestDecoder<'a> {
+    r: Reader<'a>,
+    count: usize,
+}
+
+impl<'a> ProduceRequestDecoder<'a> {
+    /// Reads the preamble and the record count.
+    pub fn new(body: &'a Bytes) -> Result<Self, DecodeError> {
+        let mut r = Reader { buf: body, pos: 0 };
+        r.preamble(Kind::ProduceRequest)?;
+        let count = r.count("record", MIN_PRODUCE_RECORD_BYTES)?;
+        Ok(Self { r, count })
+    }
+
+    /// The number of records the request says it holds.
+    pub fn record_count(&self) -> usize {
+        self.count
+    }
+
+    /// Hands every record to `each` in request order, then checks that the message ends there.
+    /// On an error, the records handed over before it were well-formed; the caller should drop
+    /// them, since the framing of the body is broken.
+    pub fn for_each(mut self, mut each: impl FnMut(ProduceRecord)) -> Result<(), DecodeError> {
+        for _ in 0..self.count {
+            each(self.r.produce_record()?);
+        }
+        self.r.finish()
+    }
+}
+
+impl Reader<'_> {
+    /// One record of a produce request.
+    fn produce_record(&mut self) -> Result<ProduceRecord, DecodeError> {
+        let r = self;
         let flags = r.flags(PRODUCE_JSON | PRODUCE_KEY | PRODUCE_PARTITION | PRODUCE_TIMESTAMP)?;
         let partition = if flags & PRODUCE_PARTITION != 0 {
             Some(r.u32("a partition")?)
@@ -660,17 +707,15 @@ pub fn decode_produce_request(body: &Bytes) -> Result<Vec<ProduceRecord>, Decode
         };
         let value = r.bytes("a value")?;
         let headers = r.headers(true)?;
-        records.push(ProduceRecord {
+        Ok(ProduceRecord {
             key,
             value,
             value_is_json: flags & PRODUCE_JSON != 0,
             headers,
             partition,
             timestamp_ms,
-        });
+        })
     }
-    r.finish()?;
-    Ok(records)
 }
 
 /// Decodes a produce answer (kind 2).
