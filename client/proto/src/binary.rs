@@ -928,18 +928,16 @@ pub fn names_binary(header_value: &str) -> bool {
 /// Whether an `Accept` header value admits produce answers in runs: a [`CONTENT_TYPE`] item
 /// with the parameter `results=runs` (what [`ACCEPT_RESULT_RUNS`] says).
 pub fn accepts_result_runs(header_value: &str) -> bool {
-    names_binary(header_value)
-        && header_value.split(',').any(|item| {
-            let mut parts = item.split(';');
-            let mime = parts.next().unwrap_or("").trim();
-            mime.eq_ignore_ascii_case(CONTENT_TYPE)
-                && parts.any(|p| {
-                    p.split_once('=').is_some_and(|(k, v)| {
-                        k.trim().eq_ignore_ascii_case("results")
-                            && v.trim().trim_matches('"').eq_ignore_ascii_case("runs")
-                    })
+    // Item by item, so `q=0` on the item that asks for runs refuses runs.
+    header_value.split(',').any(|item| {
+        names_binary(item)
+            && item.split(';').skip(1).any(|p| {
+                p.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("results")
+                        && v.trim().trim_matches('"').eq_ignore_ascii_case("runs")
                 })
-        })
+            })
+    })
 }
 
 #[cfg(test)]
@@ -1328,6 +1326,9 @@ mod tests {
             "application/json;q=0.1, Application/Vnd.Wharf.Batch.V1;Results=\"runs\""
         ));
         assert!(!accepts_result_runs(CONTENT_TYPE));
+        assert!(!accepts_result_runs(
+            "application/vnd.wharf.batch.v1;results=runs;q=0, application/vnd.wharf.batch.v1"
+        ));
         assert!(!accepts_result_runs("application/json; results=runs"));
         assert!(names_binary(ACCEPT_RESULT_RUNS));
     }
