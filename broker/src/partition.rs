@@ -88,12 +88,13 @@ impl Partition {
         records: Vec<NewRecord>,
         durability: Durability,
     ) -> Result<Appended, StorageError> {
-        let bytes: usize = records.iter().map(NewRecord::payload_bytes).sum();
         let store = Arc::clone(&self.store);
-        let append = move || store.append(&records, durability);
         let appended = match durability {
-            Durability::Synced => blocking(append).await?,
-            Durability::Buffered => in_place(bytes, append).await?,
+            Durability::Synced => blocking(move || store.append(&records, durability)).await?,
+            Durability::Buffered => {
+                let bytes = records.iter().map(NewRecord::payload_bytes).sum();
+                in_place(bytes, move || store.append(&records, durability)).await?
+            }
         };
         let next = appended.last_offset + 1;
         // Concurrent appends may publish out of order; the watermark only moves forward.

@@ -231,11 +231,21 @@ pub fn request_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
 
 /// Whether the client asked for binary answers (`Accept` names the binary batch type).
 pub fn wants_binary(headers: &HeaderMap) -> bool {
+    accept_matches(headers, wharf_proto::binary::names_binary)
+}
+
+/// Whether the client takes produce answers in runs (`Accept` names the binary batch type with
+/// `results=runs`).
+pub fn wants_result_runs(headers: &HeaderMap) -> bool {
+    accept_matches(headers, wharf_proto::binary::accepts_result_runs)
+}
+
+fn accept_matches(headers: &HeaderMap, matches: fn(&str) -> bool) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(wharf_proto::binary::names_binary)
+        .any(matches)
 }
 
 /// Whether JSON text is an object. serde's derived `Deserialize` also takes a struct as an

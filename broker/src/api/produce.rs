@@ -27,7 +27,9 @@ use wharf_proto::partitioner::partition_for_key;
 use wharf_proto::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAY_HEADER};
 
 use super::error::ApiError;
-use super::extract::{BodyFormat, P, Q, is_json_object, read_body, request_format, wants_binary};
+use super::extract::{
+    BodyFormat, P, Q, is_json_object, read_body, request_format, wants_binary, wants_result_runs,
+};
 use crate::config::Action;
 use crate::meta::StoredResponse;
 use crate::metrics::{AcksLabels, TopicLabels};
@@ -172,13 +174,7 @@ enum AnswerFormat {
 
 impl AnswerFormat {
     fn of(headers: &HeaderMap) -> Self {
-        let accepts = || {
-            headers
-                .get_all(axum::http::header::ACCEPT)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-        };
-        if accepts().any(binary::accepts_result_runs) {
+        if wants_result_runs(headers) {
             Self::BinaryRuns
         } else if wants_binary(headers) {
             Self::Binary

@@ -99,7 +99,6 @@ const FETCH_URL: u8 = 0x04;
 const MIN_PRODUCE_RECORD_BYTES: usize = 3;
 const MIN_FETCH_RECORD_BYTES: usize = 5;
 const MIN_RESULT_BYTES: usize = 1;
-const MIN_RUN_BYTES: usize = 2;
 const MIN_HEADER_BYTES: usize = 2;
 
 /// Why a binary body could not be decoded. `at` is the byte position of the problem.
@@ -576,6 +575,18 @@ impl<'a> Reader<'a> {
     }
 
     fn preamble(&mut self, expected: Kind) -> Result<(), DecodeError> {
+        let found = self.preamble_kind()?;
+        if found != expected as u8 {
+            return Err(DecodeError::WrongKind {
+                expected: expected as u8,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// Magic and version, then the kind byte as found.
+    fn preamble_kind(&mut self) -> Result<u8, DecodeError> {
         let magic = self.u8("the magic byte")?;
         if magic != MAGIC {
             return Err(DecodeError::BadMagic { found: magic });
@@ -584,33 +595,7 @@ impl<'a> Reader<'a> {
         if version != VERSION {
             return Err(DecodeError::UnsupportedVersion { found: version });
         }
-        let kind = self.u8("the kind byte")?;
-        if kind != expected as u8 {
-            return Err(DecodeError::WrongKind {
-                expected: expected as u8,
-                found: kind,
-            });
-        }
-        Ok(())
-    }
-
-    /// Like [`Reader::preamble`], for a message that may be any of `kinds`.
-    fn preamble_of(&mut self, kinds: &[Kind]) -> Result<Kind, DecodeError> {
-        let at = self.pos;
-        match self.preamble(kinds[0]) {
-            Err(DecodeError::WrongKind { found, .. }) => kinds
-                .iter()
-                .copied()
-                .find(|k| *k as u8 == found)
-                .ok_or(DecodeError::WrongKind {
-                    expected: kinds[0] as u8,
-                    found,
-                }),
-            other => other.map(|()| {
-                debug_assert_eq!(self.pos, at + 3);
-                kinds[0]
-            }),
-        }
+        self.u8("the kind byte")
     }
 
     fn headers(&mut self, utf8_values: bool) -> Result<Vec<Header>, DecodeError> {
@@ -735,11 +720,15 @@ pub fn decode_produce_answer(
     max_results: usize,
 ) -> Result<Vec<ProduceResult>, DecodeError> {
     let mut r = Reader { buf: body, pos: 0 };
-    let kind = r.preamble_of(&[Kind::ProduceResponse, Kind::ProduceResultRuns])?;
-    let results = if kind == Kind::ProduceResponse {
-        r.results()?
-    } else {
-        r.result_runs(max_results)?
+    let results = match r.preamble_kind()? {
+        k if k == Kind::ProduceResponse as u8 => r.results()?,
+        k if k == Kind::ProduceResultRuns as u8 => r.result_runs(max_results)?,
+        found => {
+            return Err(DecodeError::WrongKind {
+                expected: Kind::ProduceResultRuns as u8,
+                found,
+            });
+        }
     };
     r.finish()?;
     Ok(results)
@@ -771,12 +760,6 @@ impl Reader<'_> {
         let n = n as usize;
         let mut results = Vec::with_capacity(n);
         while results.len() < n {
-            if self.remaining() < MIN_RUN_BYTES {
-                return Err(DecodeError::Truncated {
-                    at: self.pos,
-                    what: "a run of results",
-                });
-            }
             let flags = self.result_flags()?;
             let at = self.pos;
             let len = self.varint("a run length")?;
@@ -1307,7 +1290,14 @@ mod tests {
                 ..
             })
         ));
-        // Kind 4 is not kind 2.
+        // Neither answer kind is a fetch answer, and kind 4 is not kind 2.
+        assert_eq!(
+            decode_produce_answer(&Bytes::from_static(&[MAGIC, VERSION, 3, 0]), 10),
+            Err(DecodeError::WrongKind {
+                expected: 4,
+                found: 3
+            })
+        );
         let mut out = Vec::new();
         encode_produce_result_runs(&mut out, &results[..1]);
         assert!(matches!(
