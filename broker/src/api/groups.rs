@@ -23,13 +23,14 @@ use wharf_proto::api::{
     ResetOffsets, ResetTarget,
 };
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{P, json_body, parse_json, read_body, require_json};
 use super::fetch::{Budget, resolve_pointers, write_records_json};
 use crate::config::Action;
 use crate::group::{
-    Advance, CommitError, CommitOffset, Coordinator, DescribeError, JoinError, JoinRequest,
-    MemberError, MemberView, OffsetReset, Position, ResetError, StoreError,
+    Advance, CommitError, CommitOffset, Coordinator, DeleteGroupError, DescribeError, GroupAccess,
+    JoinError, JoinRequest, MemberError, MemberView, OffsetReset, Position, ResetError, StoreError,
 };
 use crate::metrics::GroupLabels;
 use crate::state::{Broker, now_ms};
@@ -61,6 +62,7 @@ impl From<JoinError> for ApiError {
             | JoinError::LeaseOutOfRange { .. } => {
                 ApiError::bad_request("invalid_join", e.to_string())
             }
+            JoinError::Store(s) => s.into(),
         }
     }
 }
@@ -113,11 +115,31 @@ impl From<ResetError> for ApiError {
             ResetError::TooManyGroups { .. } => ApiError::LimitReached {
                 message: e.to_string(),
             },
+            ResetError::TopicMismatch { .. } => ApiError::Conflict {
+                code: "group_topic_mismatch",
+                message: e.to_string(),
+            },
             ResetError::InvalidGroupName { .. }
             | ResetError::EmptyTopic
             | ResetError::DuplicatePartition { .. }
             | ResetError::NoOffsets => ApiError::bad_request("invalid_reset", e.to_string()),
             ResetError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<DeleteGroupError> for ApiError {
+    fn from(e: DeleteGroupError) -> Self {
+        match e {
+            DeleteGroupError::UnknownGroup { .. } => ApiError::NotFound {
+                code: "unknown_group",
+                message: e.to_string(),
+            },
+            DeleteGroupError::MembersLive { .. } => ApiError::Conflict {
+                code: "members_live",
+                message: e.to_string(),
+            },
+            DeleteGroupError::Store(s) => s.into(),
         }
     }
 }
@@ -158,14 +180,13 @@ impl Broker {
         self.groups.lock().expect("group coordinator lock")
     }
 
-    /// Partition count of the topic a group consumes (0 if the topic is gone).
-    fn group_partitions(&self, group: &str) -> (Option<String>, u32) {
+    /// Partition count of the topic a group is bound to (0 if the topic is gone).
+    fn group_partitions(&self, group: &str) -> u32 {
         let topic = self.groups().topic_of(group).map(str::to_owned);
-        let count = topic
+        topic
             .as_deref()
             .and_then(|t| self.topics.get(t))
-            .map_or(0, |t| t.partition_count());
-        (topic, count)
+            .map_or(0, |t| t.partition_count())
     }
 
     /// Runs a coordinator call that writes to the offset store on the blocking pool.
@@ -258,9 +279,10 @@ pub async fn join(
     body: Body,
 ) -> Result<Json<MemberState>, ApiError> {
     let req: JoinGroup = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    broker
-        .auth
-        .authorize(&headers, Action::Consume, &req.topic)?;
+    // The group's own topic first: a token without rights on it learns nothing (403, not the
+    // 409 that names the topic) and cannot squat the group by naming a topic of its own.
+    let caller = authorize_group(&broker, &headers, &group, Action::Consume)?;
+    caller.require(Action::Consume, &req.topic)?;
     let topic = broker
         .topics
         .get(&req.topic)
@@ -276,21 +298,62 @@ pub async fn join(
             AutoOffsetReset::Latest => OffsetReset::Latest,
         },
     };
+    let partitions = topic.partition_count();
+    let group_name = group.clone();
+    // On the blocking pool: the first join of a group stores its binding (an fsync).
     let view = broker
-        .groups()
-        .join(clock(), &group, request, topic.partition_count())?;
+        .groups_blocking(move |g| g.join(clock(), &group_name, request, partitions))
+        .await??;
     tracing::debug!(group = %group, member = %view.member_id, partitions = view.assignments.len(), "member joined");
     Ok(Json(member_state(view)))
 }
 
-/// Authorizes a call on behalf of a member: consume on the group's topic.
+/// Authenticates the caller and checks `action` on the topic `group` is bound to (every topic of
+/// an unbound group from older data). An unknown group needs only a valid token: a join or reset
+/// then binds it to a topic the caller must have rights on.
+fn authorize_group(
+    broker: &Broker,
+    headers: &HeaderMap,
+    group: &str,
+    action: Action,
+) -> Result<Caller, ApiError> {
+    let caller = broker.auth.authenticate(headers)?;
+    let access = broker.groups().access(group);
+    match access {
+        GroupAccess::Unknown => {}
+        GroupAccess::Bound(topic) => caller.require(action, &topic)?,
+        GroupAccess::Unbound(topics) => {
+            for topic in &topics {
+                caller.require(action, topic)?;
+            }
+        }
+    }
+    Ok(caller)
+}
+
+/// [`authorize_group`] for calls on an existing group: an unknown one is 404 at once, so a
+/// group bound between the check and the call is never served on an unchecked token.
+fn authorize_existing(
+    broker: &Broker,
+    headers: &HeaderMap,
+    group: &str,
+    action: Action,
+) -> Result<Caller, ApiError> {
+    let caller = authorize_group(broker, headers, group, action)?;
+    if broker.groups().access(group) == GroupAccess::Unknown {
+        return Err(MemberError::UnknownGroup {
+            group: group.to_owned(),
+        }
+        .into());
+    }
+    Ok(caller)
+}
+
+/// Authorizes a call on behalf of a member (consume on the group's topic); returns the topic's
+/// partition count.
 fn authorize_member(broker: &Broker, headers: &HeaderMap, group: &str) -> Result<u32, ApiError> {
-    let (topic, partitions) = broker.group_partitions(group);
-    match topic {
-        Some(t) => broker.auth.authorize(headers, Action::Consume, &t)?,
-        None => broker.auth.authenticate(headers)?,
-    };
-    Ok(partitions)
+    authorize_existing(broker, headers, group, Action::Consume)?;
+    Ok(broker.group_partitions(group))
 }
 
 #[utoipa::path(
@@ -544,7 +607,7 @@ pub async fn commit(
     body: Body,
 ) -> Result<Json<CommitResponse>, ApiError> {
     let req: CommitRequest = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    let caller = broker.auth.authenticate(&headers)?;
+    let caller = authorize_group(&broker, &headers, &group, Action::Consume)?;
     for o in &req.offsets {
         caller.require(Action::Consume, &o.topic)?;
     }
@@ -587,7 +650,8 @@ pub async fn reset_offsets(
     body: Body,
 ) -> Result<Json<ApiGroupDescription>, ApiError> {
     let req: ResetOffsets = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    broker.auth.authorize(&headers, Action::Admin, &req.topic)?;
+    let caller = authorize_group(&broker, &headers, &group, Action::Admin)?;
+    caller.require(Action::Admin, &req.topic)?;
     let topic = broker
         .topics
         .get(&req.topic)
@@ -663,7 +727,13 @@ pub async fn list_groups(
         .groups()
         .list_groups(clock())
         .into_iter()
-        .filter(|g| g.topic.as_deref().is_none_or(|t| caller.sees(t)))
+        .filter(|g| match &g.topic {
+            Some(topic) => caller.may(Action::Consume, topic),
+            None => g
+                .committed_topics
+                .iter()
+                .all(|t| caller.may(Action::Consume, t)),
+        })
         .map(|g| ApiGroupSummary {
             group: g.group,
             topic: g.topic,
@@ -684,8 +754,32 @@ pub async fn describe_group(
     P(group): P<String>,
     headers: HeaderMap,
 ) -> Result<Json<ApiGroupDescription>, ApiError> {
-    authorize_member(&broker, &headers, &group)?;
+    authorize_existing(&broker, &headers, &group, Action::Consume)?;
     describe_inner(&broker, &group).map(Json)
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/groups/{group}",
+    params(("group" = String, Path)),
+    responses(
+        (status = 204, description = "The group, its topic binding and its committed offsets are gone; the name is free"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "A member is live", body = ErrorBody),
+    )
+)]
+pub async fn delete_group(
+    State(broker): State<Arc<Broker>>,
+    P(group): P<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    authorize_existing(&broker, &headers, &group, Action::Admin)?;
+    let group_name = group.clone();
+    let outcome = broker
+        .groups_blocking(move |g| g.delete_group(clock(), &group_name))
+        .await??;
+    tracing::info!(group = %group, offsets_deleted = outcome.offsets_deleted, "group deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn describe_inner(broker: &Broker, group: &str) -> Result<ApiGroupDescription, ApiError> {

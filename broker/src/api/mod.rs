@@ -60,6 +60,7 @@ use error::ApiError;
         groups::reset_offsets,
         groups::list_groups,
         groups::describe_group,
+        groups::delete_group,
     ),
     components(schemas(
         wharf_proto::api::ErrorBody,
@@ -127,7 +128,10 @@ pub fn router(broker: Arc<Broker>) -> Router {
             get(fetch::offsets),
         )
         .route("/v1/groups", get(groups::list_groups))
-        .route("/v1/groups/{group}", get(groups::describe_group))
+        .route(
+            "/v1/groups/{group}",
+            get(groups::describe_group).delete(groups::delete_group),
+        )
         .route("/v1/groups/{group}/members", post(groups::join))
         .route(
             "/v1/groups/{group}/members/{member}",
@@ -229,6 +233,7 @@ mod tests {
             ("/v1/openapi.json", "get"),
             ("/v1/groups", "get"),
             ("/v1/groups/{group}", "get"),
+            ("/v1/groups/{group}", "delete"),
             ("/v1/groups/{group}/members", "post"),
             ("/v1/groups/{group}/members/{member}", "delete"),
             ("/v1/groups/{group}/members/{member}/heartbeat", "post"),

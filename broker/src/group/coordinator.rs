@@ -10,8 +10,8 @@ use super::state::{EpochClock, Group, MAX_GENERATION, Member};
 use super::store::{OffsetStore, StoreError};
 use super::types::{
     Advance, AdvanceOutcome, CommitOffset, CommitOutcome, CommittedOffset, DeleteGroupOutcome,
-    DeleteTopicOutcome, ExpireOutcome, ExpiredMember, GroupDescription, GroupLimits, GroupSummary,
-    JoinRequest, LeaveOutcome, MemberView, PollPlan, PollPosition, ResetOutcome,
+    DeleteTopicOutcome, ExpireOutcome, ExpiredMember, GroupAccess, GroupDescription, GroupLimits,
+    GroupSummary, JoinRequest, LeaveOutcome, MemberView, PollPlan, PollPosition, ResetOutcome,
 };
 
 const MAX_GROUP_NAME_CHARS: usize = 200;
@@ -54,6 +54,7 @@ impl Coordinator {
             return invalid("min_lease_ms must not exceed max_lease_ms");
         }
         let stored = store.load()?;
+        let bindings = store.load_bindings()?;
         let generation = store.next_generation()?;
         if generation > MAX_GENERATION {
             return Err(OpenError::EpochsExhausted {
@@ -71,6 +72,19 @@ impl Coordinator {
                 .entry(offset.topic)
                 .or_default()
                 .insert(offset.partition, offset.offset);
+        }
+        for binding in bindings {
+            groups.entry(binding.group).or_default().topic = Some(binding.topic);
+        }
+        // Offsets stored before groups were bound (older data directories): a group that
+        // committed on one topic only is bound to it now; one with offsets on several topics
+        // stays unbound, and the API then demands rights on every one of them.
+        for (name, g) in &mut groups {
+            if g.topic.is_none() && g.committed.len() == 1 {
+                let topic = g.committed.keys().next().expect("one topic").clone();
+                store.bind(name, &topic)?;
+                g.topic = Some(topic);
+            }
         }
         tracing::info!(
             groups = groups.len(),
@@ -91,10 +105,22 @@ impl Coordinator {
         &self.limits
     }
 
-    /// The topic the group consumes (or consumed last), so the caller can look up its partition
-    /// count before a heartbeat or poll.
+    /// The topic the group is bound to, so the caller can look up its partition count before a
+    /// heartbeat or poll.
     pub fn topic_of(&self, group: &str) -> Option<&str> {
         self.groups.get(group)?.topic.as_deref()
+    }
+
+    /// The topics whose rights a caller needs to act on `group`: what the authorisation of every
+    /// group route is checked against.
+    pub fn access(&self, group: &str) -> GroupAccess {
+        match self.groups.get(group) {
+            None => GroupAccess::Unknown,
+            Some(g) => match &g.topic {
+                Some(topic) => GroupAccess::Bound(topic.clone()),
+                None => GroupAccess::Unbound(g.committed.keys().cloned().collect()),
+            },
+        }
     }
 
     fn tick(&mut self, now_ms: u64) -> u64 {
@@ -176,14 +202,12 @@ impl Coordinator {
                 .is_some_and(|g| g.members.contains_key(id))
         });
         if let Some(g) = self.groups.get(group) {
-            let others_live = g
-                .members
-                .keys()
-                .any(|id| Some(id) != req.member_id.as_ref());
-            if others_live && g.topic.as_deref() != Some(req.topic.as_str()) {
+            if let Some(bound) = &g.topic
+                && *bound != req.topic
+            {
                 return Err(JoinError::TopicMismatch {
                     group: group.to_owned(),
-                    group_topic: g.topic.clone().unwrap_or_default(),
+                    group_topic: bound.clone(),
                     requested: req.topic,
                 });
             }
@@ -199,10 +223,19 @@ impl Coordinator {
             });
         }
 
+        let unbound = self.groups.get(group).is_none_or(|g| g.topic.is_none());
+        if unbound {
+            // Durable first: the binding is what every later call is authorised against.
+            self.store.bind(group, &req.topic)?;
+        }
         let g = self.groups.entry(group.to_owned()).or_default();
+        if unbound {
+            g.bind(&req.topic);
+        }
+        debug_assert_eq!(g.topic.as_deref(), Some(req.topic.as_str()));
         let lease_expires_at_ms = now.saturating_add(req.lease_ms);
         let member_id = match req.member_id {
-            Some(id) if rejoin && g.topic.as_deref() == Some(req.topic.as_str()) => {
+            Some(id) if rejoin => {
                 // Idempotent re-join: same member, same partitions, same epochs.
                 if let Some(m) = g.members.get_mut(&id) {
                     m.lease_ms = req.lease_ms;
@@ -214,13 +247,6 @@ impl Coordinator {
                 id
             }
             requested => {
-                if let Some(id) = &requested {
-                    // The only live member re-joins for another topic: it starts over.
-                    g.remove_members(std::slice::from_ref(id), &mut self.epochs);
-                }
-                if g.members.is_empty() {
-                    g.switch_topic(&req.topic);
-                }
                 let id = requested.unwrap_or_else(|| {
                     loop {
                         let hex = uuid::Uuid::new_v4().simple().to_string();
@@ -502,6 +528,15 @@ impl Coordinator {
             return Err(ResetError::DuplicatePartition { partition: w[0].0 });
         }
         self.sweep_group(now, group);
+        if let Some(bound) = self.groups.get(group).and_then(|g| g.topic.as_deref())
+            && bound != topic
+        {
+            return Err(ResetError::TopicMismatch {
+                group: group.to_owned(),
+                group_topic: bound.to_owned(),
+                requested: topic.to_owned(),
+            });
+        }
         match self.groups.get(group) {
             Some(g) if !g.members.is_empty() => {
                 return Err(ResetError::MembersLive {
@@ -519,6 +554,9 @@ impl Coordinator {
         }
         self.store.store(group, topic, &sorted)?;
         let g = self.groups.entry(group.to_owned()).or_default();
+        if g.topic.is_none() {
+            g.bind(topic);
+        }
         let committed = g.committed.entry(topic.to_owned()).or_default();
         let changes = sorted
             .iter()
@@ -589,8 +627,9 @@ impl Coordinator {
         }
     }
 
-    /// The topic was deleted: forgets every group's offsets on it and drops the members consuming
-    /// it (their next heartbeat is a 404 and their commits are fenced).
+    /// The topic was deleted: forgets every group's offsets on it, drops the members consuming it
+    /// (their next heartbeat is a 404 and their commits are fenced) and unbinds the groups bound
+    /// to it, which are then forgotten.
     pub fn delete_topic(&mut self, topic: &str) -> Result<DeleteTopicOutcome, StoreError> {
         let offsets_deleted = self.store.delete_topic(topic)?;
         let mut members_removed = 0;
@@ -613,7 +652,8 @@ impl Coordinator {
         })
     }
 
-    /// Forgets a group and its committed offsets; refused while a member is live.
+    /// `DELETE /v1/groups/{group}`: forgets a group, its binding and its committed offsets, so the
+    /// name is free for any topic again; refused while a member is live.
     pub fn delete_group(
         &mut self,
         now_ms: u64,

@@ -33,7 +33,7 @@ pub enum JoinError {
         max_lease_ms: u64,
     },
     #[error(
-        "group {group:?} consumes topic {group_topic:?} while members are live, not {requested:?}"
+        "group {group:?} is bound to topic {group_topic:?}, not {requested:?} (an admin may delete the group)"
     )]
     TopicMismatch {
         group: String,
@@ -47,6 +47,8 @@ pub enum JoinError {
     },
     #[error("the broker already has {max_groups} groups")]
     TooManyGroups { max_groups: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// An operation on a member (heartbeat, poll, leave) found no such live member.
@@ -113,6 +115,14 @@ pub enum ResetError {
     NoOffsets,
     #[error("the broker already has {max_groups} groups")]
     TooManyGroups { max_groups: usize },
+    #[error(
+        "group {group:?} is bound to topic {group_topic:?}, not {requested:?} (an admin may delete the group)"
+    )]
+    TopicMismatch {
+        group: String,
+        group_topic: String,
+        requested: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

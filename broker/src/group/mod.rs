@@ -15,9 +15,14 @@
 //!   commits and restarts on a simulated clock; `PROPTEST_CASES` sets the case count).
 //!
 //! # Decisions
-//! - **One topic per group at a time.** A join naming another topic while members are live is
-//!   [`JoinError::TopicMismatch`]. Once no member is live, a join may switch the group to another
-//!   topic; committed offsets are kept per `(topic, partition)`, so switching back resumes.
+//! - **One topic per group, for good.** A group's first join or offset reset binds it to that
+//!   topic, durably (the binding is stored with the offsets, [`store`]), and a join or reset
+//!   naming another topic is [`JoinError::TopicMismatch`] / [`ResetError::TopicMismatch`] whether
+//!   or not members are live. The binding ends only with [`Coordinator::delete_group`] (an admin's
+//!   `DELETE /v1/groups/{group}`) or the deletion of the topic. Why: the HTTP layer authorises
+//!   every group route against the binding ([`Coordinator::access`]); a binding that a restart
+//!   forgot, or that a join could move, let a token with rights on another topic read or squat
+//!   a group it has no right to.
 //! - **Leases.** A member is live while `now_ms < lease_expires_at_ms`. Join, heartbeat, poll
 //!   (`poll_positions` and `advance`) and an accepted commit renew it to `now_ms + lease_ms`;
 //!   leave releases at once. Every call first sweeps the lapsed members of the group it touches;
@@ -50,19 +55,12 @@
 //!   when the partition changes owner, so a new owner starts from the committed offset.
 //! - **Resets** ([`Coordinator::reset_offsets`]) are refused with [`ResetError::MembersLive`]
 //!   while any member is live, and may create the group (to prepare offsets for a new consumer).
-//! - **Groups** exist while they have a live member or a committed offset; [`GroupLimits`] caps
+//! - **Groups** exist from their first join or reset until they are deleted; [`GroupLimits`] caps
 //!   their number, the members per group and the lease length. [`Coordinator::delete_group`]
-//!   (no live member) and [`Coordinator::delete_topic`] forget offsets.
+//!   (no live member) and [`Coordinator::delete_topic`] forget offsets and bindings.
 //!
-//! # Errors → HTTP status (proposal for the API layer)
-//! | error | status |
-//! |---|---|
-//! | `MemberError::UnknownGroup`, `MemberError::UnknownMember`, `DescribeError::UnknownGroup`, `DeleteGroupError::UnknownGroup` | 404 |
-//! | `CommitError::Fenced` | 409 `fenced` |
-//! | `JoinError::TopicMismatch`, `ResetError::MembersLive`, `DeleteGroupError::MembersLive` | 409 `conflict` |
-//! | `JoinError::TooManyMembers`, `JoinError::TooManyGroups`, `ResetError::TooManyGroups` | 429 `limit_reached` |
-//! | `JoinError::{InvalidGroupName, InvalidMemberId, EmptyTopic, LeaseOutOfRange}`, `CommitError::{DuplicatePartition, NoOffsets}`, `ResetError::{InvalidGroupName, EmptyTopic, DuplicatePartition, NoOffsets}` | 400 |
-//! | `*::Store` | 500 (nothing was changed) |
+//! Every error leaves the coordinator and the store unchanged; the HTTP layer maps them to statuses
+//! (`api::error`).
 
 mod coordinator;
 pub mod error;
@@ -80,5 +78,5 @@ pub use error::{
     CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError, MemberError, OpenError,
     ResetError,
 };
-pub use store::{OffsetStore, RedbOffsetStore, StoreError, StoredOffset};
+pub use store::{OffsetStore, RedbOffsetStore, StoreError, StoredBinding, StoredOffset};
 pub use types::*;

@@ -134,6 +134,8 @@ struct Sim {
     /// Last observed (owner, epoch) and the highest epoch ever observed per partition.
     observed: BTreeMap<u32, (Option<String>, u64)>,
     max_epoch: BTreeMap<u32, u64>,
+    /// Model: a join was accepted, so the group is bound to the topic for good (restarts too).
+    bound: bool,
 }
 
 impl Sim {
@@ -152,6 +154,7 @@ impl Sim {
             remembered: BTreeMap::new(),
             observed: BTreeMap::new(),
             max_epoch: BTreeMap::new(),
+            bound: false,
         };
         sim.reopen();
         sim
@@ -223,6 +226,7 @@ impl Sim {
                     .unwrap();
                 assert_eq!(view.lease_expires_at_ms, now + lease_ms);
                 self.leases.insert(id, (*lease_ms, now + lease_ms));
+                self.bound = true;
                 self.reported = partitions;
                 self.check_positions(&view);
                 self.remember(&view);
@@ -422,10 +426,12 @@ impl Sim {
         {
             Ok(d) => d,
             Err(DescribeError::UnknownGroup { .. }) => {
+                assert!(!self.bound, "a bound group was forgotten");
                 assert!(live.is_empty() && committed.is_empty(), "group forgotten");
                 return;
             }
         };
+        assert_eq!(d.topic.as_deref(), Some(TOPIC), "the group's binding");
         let members: BTreeSet<String> = d.members.iter().map(|m| m.member_id.clone()).collect();
         assert_eq!(members, live, "live members");
 

@@ -54,7 +54,9 @@ struct Slot {
 
 #[derive(Debug, Default)]
 pub(super) struct Group {
-    /// The topic the live members consume (kept after they are gone, for display).
+    /// The topic the group is bound to: set durably at its first join or offset reset and kept
+    /// until the group (or the topic) is deleted. `None` only for a group loaded from offsets of
+    /// several topics stored before groups were bound.
     pub(super) topic: Option<String>,
     /// Live members (lapsed ones are removed by `sweep` before anything reads this).
     pub(super) members: BTreeMap<String, Member>,
@@ -66,7 +68,7 @@ pub(super) struct Group {
 impl Group {
     /// A group is forgotten when nothing of it would survive a restart and nobody uses it.
     pub(super) fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.committed.is_empty()
+        self.topic.is_none() && self.members.is_empty() && self.committed.is_empty()
     }
 
     /// Moves `partition` to `owner` (or releases it), bumping its epoch.
@@ -195,12 +197,10 @@ impl Group {
     }
 
     /// Switches the group to another topic; only when no member is live.
-    pub(super) fn switch_topic(&mut self, topic: &str) {
-        debug_assert!(self.members.is_empty());
-        if self.topic.as_deref() != Some(topic) {
-            self.topic = Some(topic.to_owned());
-            self.slots.clear();
-        }
+    /// Binds an unbound group to `topic` (the caller has stored the binding).
+    pub(super) fn bind(&mut self, topic: &str) {
+        debug_assert!(self.topic.is_none() && self.members.is_empty() && self.slots.is_empty());
+        self.topic = Some(topic.to_owned());
     }
 
     /// Forgets the current topic (it was deleted) and every member consuming it.

@@ -188,11 +188,9 @@ fn leave_releases_at_once() {
         Err(MemberError::UnknownMember { .. })
     ));
     c.leave(5, "g", "b").unwrap();
-    // No member and no offsets: the group is forgotten.
-    assert!(matches!(
-        c.describe(6, "g"),
-        Err(DescribeError::UnknownGroup { .. })
-    ));
+    // No member and no offsets, yet the group stays, bound to its topic.
+    assert!(c.describe(6, "g").unwrap().members.is_empty());
+    assert_eq!(c.access("g"), GroupAccess::Bound(TOPIC.into()));
 }
 
 #[test]
@@ -294,10 +292,10 @@ fn lapsed_member_cannot_commit() {
             ..
         }
     ));
-    assert!(matches!(
-        c.describe(1_001, "g"),
-        Err(DescribeError::UnknownGroup { .. })
-    ));
+    // The group outlives its last member: it stays bound to its topic.
+    let d = c.describe(1_001, "g").unwrap();
+    assert!(d.members.is_empty());
+    assert_eq!(d.topic.as_deref(), Some(TOPIC));
 }
 
 #[test]
@@ -546,14 +544,97 @@ fn rejoin_of_a_live_member_is_idempotent() {
     let m1 = c.join(7, "g", anon.clone(), 3).unwrap();
     let m2 = c.join(7, "g", anon, 3).unwrap();
     assert!(m1.member_id.starts_with("g-") && m1.member_id != m2.member_id);
-    // The only live member may switch the group to another topic: it starts over.
-    c.leave(8, "g", &m1.member_id).unwrap();
-    c.leave(8, "g", &m2.member_id).unwrap();
-    let mut other = req("a", LEASE_MS);
-    other.topic = "payments".into();
-    let switched = c.join(9, "g", other, 2).unwrap();
-    assert_eq!(switched.topic, "payments");
-    assert_eq!(owned(&switched), vec![0, 1]);
+}
+
+fn join_for(topic: &str, member: &str) -> JoinRequest {
+    JoinRequest {
+        topic: topic.into(),
+        ..req(member, LEASE_MS)
+    }
+}
+
+#[test]
+fn a_group_stays_bound_to_its_first_topic_across_leaves_and_restarts() {
+    let f = Fixture::new();
+    let mut c = f.open();
+    assert_eq!(c.access("g"), GroupAccess::Unknown);
+    let a = c.join(0, "g", req("a", LEASE_MS), 2).unwrap();
+    c.leave(1, "g", &a.member_id).unwrap();
+    // No member is live and nothing was committed, yet the group keeps its topic...
+    assert_eq!(c.access("g"), GroupAccess::Bound(TOPIC.into()));
+    assert!(matches!(
+        c.join(2, "g", join_for("payments", "b"), 2),
+        Err(JoinError::TopicMismatch { .. })
+    ));
+    // ...also after a restart, where no lease survives.
+    drop(c);
+    let mut c = f.open();
+    assert_eq!(c.access("g"), GroupAccess::Bound(TOPIC.into()));
+    assert!(matches!(
+        c.join(3, "g", join_for("payments", "b"), 2),
+        Err(JoinError::TopicMismatch { .. })
+    ));
+    assert!(matches!(
+        c.reset_offsets(3, "g", "payments", &[(0, 0)]),
+        Err(ResetError::TopicMismatch { .. })
+    ));
+    let groups = c.list_groups(4);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].topic.as_deref(), Some(TOPIC));
+    // The name is free again only once the group is deleted.
+    c.delete_group(5, "g").unwrap();
+    assert_eq!(c.access("g"), GroupAccess::Unknown);
+    assert_eq!(
+        c.join(6, "g", join_for("payments", "b"), 2).unwrap().topic,
+        "payments"
+    );
+    drop(c);
+    assert_eq!(f.open().access("g"), GroupAccess::Bound("payments".into()));
+}
+
+#[test]
+fn an_offset_reset_binds_a_new_group_durably() {
+    let f = Fixture::new();
+    let mut c = f.open();
+    c.reset_offsets(0, "prepared", TOPIC, &[(0, 5)]).unwrap();
+    drop(c);
+    let mut c = f.open();
+    assert_eq!(c.access("prepared"), GroupAccess::Bound(TOPIC.into()));
+    assert!(matches!(
+        c.join(1, "prepared", join_for("payments", "x"), 1),
+        Err(JoinError::TopicMismatch { .. })
+    ));
+    let x = c.join(2, "prepared", req("x", LEASE_MS), 1).unwrap();
+    assert_eq!(x.assignments[0].position, Position::Offset(5));
+}
+
+#[test]
+fn offsets_stored_before_bindings_existed_bind_their_group_at_open() {
+    let f = Fixture::new();
+    {
+        // Offsets as an older broker stored them: no binding row.
+        let db = redb::Database::create(&f.path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn
+                .open_table(redb::TableDefinition::<(&str, &str, u32), u64>::new(
+                    "group_offsets",
+                ))
+                .unwrap();
+            t.insert(("one", TOPIC, 0), 3).unwrap();
+            t.insert(("two", TOPIC, 0), 3).unwrap();
+            t.insert(("two", "payments", 0), 4).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let c = f.open();
+    assert_eq!(c.access("one"), GroupAccess::Bound(TOPIC.into()));
+    assert_eq!(
+        c.access("two"),
+        GroupAccess::Unbound(vec![TOPIC.into(), "payments".into()])
+    );
+    drop(c);
+    assert_eq!(f.open().access("one"), GroupAccess::Bound(TOPIC.into()));
 }
 
 #[test]
@@ -706,6 +787,13 @@ impl OffsetStore for FlakyStore {
     fn load(&self) -> Result<Vec<StoredOffset>, StoreError> {
         self.inner.load()
     }
+    fn load_bindings(&self) -> Result<Vec<StoredBinding>, StoreError> {
+        self.inner.load_bindings()
+    }
+    fn bind(&mut self, group: &str, topic: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.bind(group, topic)
+    }
     fn store(
         &mut self,
         group: &str,
@@ -748,4 +836,10 @@ fn a_failed_store_write_changes_nothing() {
     assert!(c.delete_topic(TOPIC).is_err());
     assert_eq!(committed(&mut c, 3, "g"), vec![(0, 3)]);
     assert_eq!(c.describe(3, "g").unwrap().members.len(), 1);
+    // A new group whose binding cannot be stored is not created.
+    assert!(matches!(
+        c.join(4, "new", req("n", LEASE_MS), 1),
+        Err(JoinError::Store(_))
+    ));
+    assert_eq!(c.access("new"), GroupAccess::Unknown);
 }

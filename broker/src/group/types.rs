@@ -182,11 +182,22 @@ pub struct DeleteGroupOutcome {
     pub offsets_deleted: usize,
 }
 
+/// What acting on a group requires: rights on the topic it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupAccess {
+    /// No such group: nothing to protect (a join or reset would create and bind it).
+    Unknown,
+    /// The group is bound to this topic.
+    Bound(String),
+    /// Offsets of these topics were stored before groups were bound: rights on all of them.
+    Unbound(Vec<String>),
+}
+
 /// `GET /v1/groups` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSummary {
     pub group: String,
-    /// The topic the live members consume (or consumed last).
+    /// The topic the group is bound to.
     pub topic: Option<String>,
     pub live_members: usize,
     /// Topics with committed offsets, sorted.
