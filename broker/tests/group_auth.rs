@@ -48,6 +48,25 @@ fn join(api: &Api, group: &str, topic: &str) -> (u16, Value) {
     )
 }
 
+/// A join sent byte for byte over TCP, with the admin token and the path as given.
+fn raw_join(url: &str, group: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = r#"{"topic":"orders.a"}"#;
+    write!(
+        stream,
+        "POST /v1/groups/{group}/members HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer admin-token-0001\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
 fn listed(api: &Api) -> Vec<String> {
     let (status, body) = api.get("/v1/groups");
     assert_eq!(status, 200, "{body}");
@@ -150,6 +169,13 @@ fn a_group_stays_its_topics_tenants_own_across_restarts_and_resets() {
         json!([{"value": 1, "partition": 0}, {"value": 2, "partition": 0}]),
     );
     assert_eq!(status, 200, "{body}");
+
+    // Group names follow the topic name rules: no `.` or `..`, however the path spells them
+    // (sent as raw bytes: an HTTP client library would resolve the dots before sending).
+    for name in ["..", "%2e%2e", "%2E", ".%2e"] {
+        let (status, body) = raw_join(&broker.url, name);
+        assert_error(status, &body, 400, "invalid_join");
+    }
 
     // The orders consumer joins, reads and commits.
     let (status, member) = join(&t.orders, "orders-group", "orders.a");

@@ -14,11 +14,16 @@ use super::types::{
     GroupSummary, JoinRequest, LeaveOutcome, MemberView, PollPlan, PollPosition, ResetOutcome,
 };
 
+/// Shorter than a topic name's 249 so that a generated member id, `<group>-<16 hex>`, stays a
+/// valid member id.
 const MAX_GROUP_NAME_CHARS: usize = 200;
 const MAX_MEMBER_ID_CHARS: usize = 255;
 
+/// Topic name rules: `[A-Za-z0-9._-]`, and not `.` or `..`, which a path would resolve.
 fn valid_name(name: &str, max_chars: usize) -> bool {
     !name.is_empty()
+        && name != "."
+        && name != ".."
         && name.len() <= max_chars
         && name
             .bytes()

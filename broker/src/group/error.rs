@@ -20,9 +20,9 @@ pub enum OpenError {
 /// A join was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
-    #[error("invalid group name {group:?}: 1 to 200 characters of [A-Za-z0-9._-]")]
+    #[error("invalid group name {group:?}: 1 to 200 characters of [A-Za-z0-9._-], not . or ..")]
     InvalidGroupName { group: String },
-    #[error("invalid member id {member_id:?}: 1 to 255 characters of [A-Za-z0-9._-]")]
+    #[error("invalid member id {member_id:?}: 1 to 255 characters of [A-Za-z0-9._-], not . or ..")]
     InvalidMemberId { member_id: String },
     #[error("topic name must not be empty")]
     EmptyTopic,
@@ -105,7 +105,7 @@ pub enum ResetError {
         "group {group:?} has {live_members} live members; offsets can be reset only when none is live"
     )]
     MembersLive { group: String, live_members: usize },
-    #[error("invalid group name {group:?}: 1 to 200 characters of [A-Za-z0-9._-]")]
+    #[error("invalid group name {group:?}: 1 to 200 characters of [A-Za-z0-9._-], not . or ..")]
     InvalidGroupName { group: String },
     #[error("topic name must not be empty")]
     EmptyTopic,

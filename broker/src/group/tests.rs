@@ -474,9 +474,19 @@ fn every_limit_has_its_own_error() {
         c.reset_offsets(0, "i", TOPIC, &[(0, 1)]),
         Err(ResetError::TooManyGroups { max_groups: 2 })
     ));
+    for bad in ["bad/name", ".", "..", ""] {
+        assert!(matches!(
+            c.join(0, bad, req("a", LEASE_MS), 1),
+            Err(JoinError::InvalidGroupName { .. })
+        ));
+        assert!(matches!(
+            c.reset_offsets(0, bad, TOPIC, &[(0, 1)]),
+            Err(ResetError::InvalidGroupName { .. })
+        ));
+    }
     assert!(matches!(
-        c.join(0, "bad/name", req("a", LEASE_MS), 1),
-        Err(JoinError::InvalidGroupName { .. })
+        c.join(0, "g", req("..", LEASE_MS), 1),
+        Err(JoinError::InvalidMemberId { .. })
     ));
     assert!(matches!(
         c.join(0, "g", req("", LEASE_MS), 1),
