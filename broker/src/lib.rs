@@ -17,6 +17,7 @@
 //!   [`server`]: assembly, [`run`], graceful shutdown.
 
 pub mod api;
+pub mod auth;
 pub mod claim;
 pub mod config;
 pub mod group;
@@ -25,6 +26,7 @@ pub mod meta;
 pub mod metrics;
 pub mod partition;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use wharf_proto::api::ProduceResult;
+
+use crate::service::produce::{ProduceStatus, results_of_legacy_body};
 
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
@@ -33,12 +36,68 @@ pub struct StoredTopic {
     pub created_at_ms: i64,
 }
 
-/// The first response to an idempotent request, replayed to its retries.
+/// The outcome of the first produce request with an idempotency key, replayed to its retries
+/// in whatever encoding each retry asks for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: String,
+#[serde(try_from = "StoredRecord")]
+pub struct StoredProduce {
+    pub status: ProduceStatus,
+    pub results: Vec<ProduceResult>,
     pub created_at_ms: i64,
+}
+
+/// What the idempotency table may hold: today's typed outcome, or the rendered answer
+/// (`status` and JSON `body`) that brokers before it stored.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredRecord {
+    Outcome {
+        status: ProduceStatus,
+        results: Vec<ProduceResult>,
+        created_at_ms: i64,
+    },
+    Rendered {
+        status: u16,
+        body: String,
+        created_at_ms: i64,
+    },
+}
+
+impl TryFrom<StoredRecord> for StoredProduce {
+    type Error = String;
+
+    fn try_from(record: StoredRecord) -> Result<Self, String> {
+        match record {
+            StoredRecord::Outcome {
+                status,
+                results,
+                created_at_ms,
+            } => Ok(Self {
+                status,
+                results,
+                created_at_ms,
+            }),
+            StoredRecord::Rendered {
+                status,
+                body,
+                created_at_ms,
+            } => {
+                let status = match status {
+                    200 => ProduceStatus::Appended,
+                    202 => ProduceStatus::Accepted,
+                    207 => ProduceStatus::Partial,
+                    other => return Err(format!("stored status {other} is not a produce outcome")),
+                };
+                let results = results_of_legacy_body(&body)
+                    .ok_or_else(|| "stored body is not a produce answer".to_owned())?;
+                Ok(Self {
+                    status,
+                    results,
+                    created_at_ms,
+                })
+            }
+        }
+    }
 }
 
 /// Why a metadata operation failed.
@@ -145,8 +204,8 @@ impl MetaStore {
         Ok(existed)
     }
 
-    /// The stored response for an idempotency key, if any.
-    pub fn idempotent_response(&self, key: &str) -> Result<Option<StoredResponse>, MetaError> {
+    /// The stored outcome for an idempotency key, if any.
+    pub fn idempotent_outcome(&self, key: &str) -> Result<Option<StoredProduce>, MetaError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let table = txn.open_table(IDEMPOTENCY).map_err(|e| self.err(e))?;
         match table.get(key).map_err(|e| self.err(e))? {
@@ -157,13 +216,13 @@ impl MetaStore {
         }
     }
 
-    /// Remembers the response to an idempotent request (durable when this returns).
-    pub fn put_idempotent_response(
+    /// Remembers the outcome of an idempotent request (durable when this returns).
+    pub fn put_idempotent_outcome(
         &self,
         key: &str,
-        response: &StoredResponse,
+        outcome: &StoredProduce,
     ) -> Result<(), MetaError> {
-        let bytes = serde_json::to_vec(response).expect("a response serializes");
+        let bytes = serde_json::to_vec(outcome).expect("an outcome serializes");
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut table = txn.open_table(IDEMPOTENCY).map_err(|e| self.err(e))?;
@@ -216,7 +275,7 @@ impl MetaStore {
             let before = table.len().map_err(|e| self.err(e))?;
             table
                 .retain(|_, value| {
-                    serde_json::from_slice::<StoredResponse>(value)
+                    serde_json::from_slice::<StoredProduce>(value)
                         .map(|r| r.created_at_ms >= cutoff_ms)
                         // An unreadable record cannot be replayed: let it go.
                         .unwrap_or(false)
@@ -255,20 +314,54 @@ mod tests {
             store.put_topic(&topic("b")).unwrap();
             assert!(store.delete_topic("a").unwrap());
             assert!(!store.delete_topic("a").unwrap());
-            let response = StoredResponse {
-                status: 200,
-                body: "{}".into(),
-                created_at_ms: 10,
-            };
-            store.put_idempotent_response("b\0k1", &response).unwrap();
+            store
+                .put_idempotent_outcome("b\0k1", &outcome(10))
+                .unwrap();
         }
         let store = MetaStore::open(dir.path()).unwrap();
         assert_eq!(store.topics().unwrap(), vec![topic("b")]);
         assert_eq!(
-            store.idempotent_response("b\0k1").unwrap().unwrap().status,
-            200
+            store.idempotent_outcome("b\0k1").unwrap().unwrap(),
+            outcome(10)
         );
-        assert!(store.idempotent_response("b\0k2").unwrap().is_none());
+        assert!(store.idempotent_outcome("b\0k2").unwrap().is_none());
+    }
+
+    fn outcome(created_at_ms: i64) -> StoredProduce {
+        StoredProduce {
+            status: ProduceStatus::Partial,
+            results: vec![
+                ProduceResult {
+                    partition: Some(1),
+                    offset: Some(7),
+                    timestamp: Some(5),
+                    ..ProduceResult::default()
+                },
+                ProduceResult {
+                    error: Some(wharf_proto::api::ErrorDetail {
+                        code: "missing_value".into(),
+                        message: "no".into(),
+                        retriable: false,
+                        details: None,
+                    }),
+                    ..ProduceResult::default()
+                },
+            ],
+            created_at_ms,
+        }
+    }
+
+    #[test]
+    fn answers_stored_rendered_by_older_brokers_still_replay() {
+        let legacy = serde_json::json!({
+            "status": 207,
+            "body": serde_json::json!({"results": outcome(3).results}).to_string(),
+            "created_at_ms": 3,
+        });
+        let stored: StoredProduce = serde_json::from_value(legacy).unwrap();
+        assert_eq!(stored, outcome(3));
+        let refused = serde_json::json!({"status": 400, "body": "{}", "created_at_ms": 3});
+        assert!(serde_json::from_value::<StoredProduce>(refused).is_err());
     }
 
     #[test]
@@ -276,15 +369,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = MetaStore::open(dir.path()).unwrap();
         for (key, at) in [("old", 5), ("new", 50)] {
-            let response = StoredResponse {
-                status: 200,
-                body: String::new(),
-                created_at_ms: at,
-            };
-            store.put_idempotent_response(key, &response).unwrap();
+            store.put_idempotent_outcome(key, &outcome(at)).unwrap();
         }
         assert_eq!(store.expire_idempotency(10).unwrap(), 1);
-        assert!(store.idempotent_response("old").unwrap().is_none());
-        assert!(store.idempotent_response("new").unwrap().is_some());
+        assert!(store.idempotent_outcome("old").unwrap().is_none());
+        assert!(store.idempotent_outcome("new").unwrap().is_some());
     }
 }

@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use crate::api::auth::Auth;
-use crate::api::error::ApiError;
+use crate::auth::Auth;
 use crate::claim::{ClaimCheck, ClaimError};
 use crate::config::BrokerConfig;
 use crate::group::{Coordinator, RedbOffsetStore};
@@ -183,14 +182,15 @@ impl Broker {
     }
 
     /// The topic to produce to, created with the defaults if `auto_create_topics` is on.
-    pub async fn topic_for_produce(&self, name: &str) -> Result<Arc<Topic>, ApiError> {
+    pub async fn topic_for_produce(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let unknown = || TopicError::Unknown {
+            name: name.to_owned(),
+        };
         if let Some(topic) = self.topics.get(name) {
             return Ok(topic);
         }
         if !self.config.auto_create_topics {
-            return Err(ApiError::UnknownTopic {
-                topic: name.to_owned(),
-            });
+            return Err(unknown());
         }
         let req = wharf_proto::api::CreateTopic {
             name: name.to_owned(),
@@ -203,10 +203,8 @@ impl Broker {
         match self.topics.create(req, now_ms()).await {
             Ok(topic) => Ok(topic),
             // Another request created it first.
-            Err(TopicError::Exists { .. }) => self.topics.get(name).ok_or(ApiError::UnknownTopic {
-                topic: name.to_owned(),
-            }),
-            Err(e) => Err(e.into()),
+            Err(TopicError::Exists { .. }) => self.topics.get(name).ok_or_else(unknown),
+            Err(e) => Err(e),
         }
     }
 

@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use wharf_proto::api::{ErrorBody, ErrorDetail};
 
+use crate::auth::AuthError;
 use crate::config::Action;
 use crate::meta::MetaError;
+use crate::service::produce::ProduceError;
 use crate::storage::StorageError;
 use crate::topic::TopicError;
 
@@ -223,22 +225,41 @@ impl From<StorageError> for ApiError {
 
 impl From<crate::claim::ClaimError> for ApiError {
     fn from(e: crate::claim::ClaimError) -> Self {
-        use crate::claim::ClaimError;
-        use wharf_blob::{BlobError, ResolveError};
-        // A missing or corrupt object will not heal by retrying; a store outage may.
-        let retriable = !matches!(
-            &e,
-            ClaimError::Resolve(
-                ResolveError::NotFound { .. }
-                    | ResolveError::SizeMismatch { .. }
-                    | ResolveError::DigestMismatch { .. }
-                    | ResolveError::InvalidPointer(_)
-                    | ResolveError::BucketMismatch { .. },
-            ) | ClaimError::Blob(BlobError::InvalidKey { .. })
-        );
         Self::ClaimCheck {
+            retriable: crate::service::produce::record::claim_retriable(&e),
             detail: e.to_string(),
-            retriable,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => Self::Unauthorized,
+            AuthError::Forbidden {
+                token_name,
+                action,
+                resource,
+            } => Self::Forbidden {
+                token_name,
+                action,
+                resource,
+            },
+        }
+    }
+}
+
+impl From<ProduceError> for ApiError {
+    fn from(e: ProduceError) -> Self {
+        match e {
+            ProduceError::InvalidJson { message } => Self::bad_request("invalid_json", message),
+            ProduceError::InvalidBatch(e) => Self::bad_request("invalid_batch", e.to_string()),
+            ProduceError::EmptyBatch => Self::bad_request("empty_batch", e.to_string()),
+            ProduceError::Storage(s) => s.into(),
+            ProduceError::Meta(m) => m.into(),
+            ProduceError::Task { .. } => Self::Internal {
+                detail: e.to_string(),
+            },
         }
     }
 }

@@ -16,6 +16,8 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::service::produce::RecordsFormat;
+use crate::service::produce::record::is_json_object;
 use crate::state::Broker;
 
 /// Query string parsed into `T`, with a JSON 400 on failure.
@@ -207,26 +209,17 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// How a request body is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFormat {
-    /// JSON (the default, and what any JSON-ish or missing `Content-Type` means).
-    Json,
-    /// The binary batch encoding (`Content-Type: application/vnd.wharf.batch.v1`).
-    Binary,
-}
-
 /// The format of a produce body, from its `Content-Type`; anything neither JSON nor binary is
 /// a 415 as before.
-pub fn request_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
+pub fn request_format(headers: &HeaderMap) -> Result<RecordsFormat, ApiError> {
     let is_binary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(wharf_proto::binary::names_binary);
     if is_binary {
-        return Ok(BodyFormat::Binary);
+        return Ok(RecordsFormat::Binary);
     }
-    require_json(headers).map(|()| BodyFormat::Json)
+    require_json(headers).map(|()| RecordsFormat::Json)
 }
 
 /// Whether the client asked for binary answers (`Accept` names the binary batch type).
@@ -246,13 +239,6 @@ fn accept_matches(headers: &HeaderMap, matches: fn(&str) -> bool) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(matches)
-}
-
-/// Whether JSON text is an object. serde's derived `Deserialize` also takes a struct as an
-/// array of its fields in order (`[3]` would pass as `{"partitions":3}`), which would bypass
-/// the named, typo-proof fields the API promises; callers refuse anything but an object.
-pub fn is_json_object(text: &[u8]) -> bool {
-    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// Reads, checks and parses a JSON object body of at most `limit` bytes.

@@ -208,7 +208,7 @@ pub async fn fetch(
     Q(query): Q<FetchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    broker.auth.authorize(&headers, Action::Consume, &topic)?;
+    super::auth::authorize(&broker, &headers, Action::Consume, &topic)?;
     let budget = Budget::new(
         query.max_records,
         query.max_bytes,
@@ -374,7 +374,7 @@ pub async fn offsets(
     Q(query): Q<OffsetsQuery>,
     headers: HeaderMap,
 ) -> Result<axum::Json<OffsetLookup>, ApiError> {
-    broker.auth.authorize(&headers, Action::Consume, &topic)?;
+    super::auth::authorize(&broker, &headers, Action::Consume, &topic)?;
     let p = find_partition(&broker, &topic, partition)?;
     let bounds = p.offsets();
     let offset = match query.at.as_str() {

@@ -23,7 +23,7 @@ use wharf_proto::api::{
     ResetOffsets, ResetTarget,
 };
 
-use super::auth::Caller;
+use crate::auth::Caller;
 use super::error::ApiError;
 use super::extract::{P, json_body, parse_json, read_body, require_json};
 use super::fetch::{Budget, resolve_pointers, write_records_json};
@@ -317,7 +317,7 @@ fn authorize_group(
     group: &str,
     action: Action,
 ) -> Result<Caller, ApiError> {
-    let caller = broker.auth.authenticate(headers)?;
+    let caller = super::auth::authenticate(broker, headers)?;
     let access = broker.groups().access(group);
     match access {
         GroupAccess::Unknown => {}
@@ -722,7 +722,7 @@ pub async fn list_groups(
     State(broker): State<Arc<Broker>>,
     headers: HeaderMap,
 ) -> Result<Json<GroupList>, ApiError> {
-    let caller = broker.auth.authenticate(&headers)?;
+    let caller = super::auth::authenticate(&broker, &headers)?;
     let groups = broker
         .groups()
         .list_groups(clock())

@@ -32,7 +32,7 @@ pub async fn create_topic(
     body: Body,
 ) -> Result<(StatusCode, Json<TopicDescription>), ApiError> {
     let req: CreateTopic = json_body(&headers, body, ADMIN_BODY_LIMIT).await?;
-    broker.auth.authorize(&headers, Action::Admin, &req.name)?;
+    super::auth::authorize(&broker, &headers, Action::Admin, &req.name)?;
     let topic = broker.topics.create(req, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(topic.describe(true))))
 }
@@ -46,7 +46,7 @@ pub async fn list_topics(
     State(broker): State<Arc<Broker>>,
     headers: HeaderMap,
 ) -> Result<Json<TopicList>, ApiError> {
-    let caller = broker.auth.authenticate(&headers)?;
+    let caller = super::auth::authenticate(&broker, &headers)?;
     let topics = broker
         .topics
         .list()
@@ -68,7 +68,7 @@ pub async fn describe_topic(
     P(name): P<String>,
     headers: HeaderMap,
 ) -> Result<Json<TopicDescription>, ApiError> {
-    let caller = broker.auth.authenticate(&headers)?;
+    let caller = super::auth::authenticate(&broker, &headers)?;
     if !caller.sees(&name) {
         caller.require(Action::Consume, &name)?;
     }
@@ -92,7 +92,7 @@ pub async fn patch_topic(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<TopicDescription>, ApiError> {
-    broker.auth.authorize(&headers, Action::Admin, &name)?;
+    super::auth::authorize(&broker, &headers, Action::Admin, &name)?;
     let patch: PatchTopic = json_body(&headers, body, ADMIN_BODY_LIMIT).await?;
     let topic = broker.topics.patch(&name, patch).await?;
     Ok(Json(topic.describe(true)))
@@ -109,7 +109,7 @@ pub async fn delete_topic(
     P(name): P<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    broker.auth.authorize(&headers, Action::Admin, &name)?;
+    super::auth::authorize(&broker, &headers, Action::Admin, &name)?;
     broker.topics.delete(&name).await?;
     broker.forget_topic_in_groups(&name).await?;
     Ok(StatusCode::NO_CONTENT)

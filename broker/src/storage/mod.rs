@@ -85,7 +85,7 @@ pub struct RetentionApplied {
 }
 
 /// Why a storage call failed. `Corruption` is never folded into `Io`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     #[error(
         "offset {requested} is out of range: log start {log_start}, high watermark {high_watermark}"

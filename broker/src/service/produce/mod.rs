@@ -1,0 +1,406 @@
+//! Produce: per-record validation, partition choice, the claim check, idempotency keys and
+//! `acks`, without HTTP.
+//!
+//! - [`record`]: validation of one record of either format ([`RecordError`] refuses it alone).
+//! - `grouping`: records sorted into one batch per partition as they are validated.
+//! - here: [`produce`], which appends one batch per partition and reports a [`ProduceOutcome`];
+//!   with an idempotency key, the first outcome is stored and replayed to retries.
+
+mod grouping;
+pub mod record;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use wharf_blob::{PAYLOAD_HEADER, PAYLOAD_HEADER_S3};
+use wharf_proto::api::{ProduceResponse, ProduceResult};
+use wharf_proto::binary;
+
+use crate::meta::{MetaError, StoredProduce};
+use crate::metrics::{AcksLabels, TopicLabels};
+use crate::state::{Broker, now_ms};
+use crate::storage::{Bytes, Durability, Header, StorageError};
+use crate::topic::Topic;
+use grouping::{Grouping, PartitionBatch};
+use record::{Limits, RecordError, is_json_object, prepare, prepare_binary, record_bytes};
+
+pub use record::compact_json;
+
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// When a produce request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acks {
+    /// After the records are durable on disk (default). Kafka's `-1`.
+    #[serde(alias = "-1")]
+    All,
+    /// After the records are in the log (page cache). Kafka's `1`.
+    #[serde(alias = "1")]
+    Leader,
+    /// As soon as the request is validated: no offsets. Kafka's `0`.
+    #[serde(alias = "0")]
+    None,
+}
+
+impl Acks {
+    fn label(self) -> &'static str {
+        match self {
+            Acks::All => "all",
+            Acks::Leader => "leader",
+            Acks::None => "none",
+        }
+    }
+}
+
+/// How the records of a request are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordsFormat {
+    /// `{"records":[...]}`.
+    Json,
+    /// The binary batch encoding of [`wharf_proto::binary`].
+    Binary,
+}
+
+/// One produce request, as the transport received it.
+#[derive(Debug)]
+pub struct ProduceInput<'a> {
+    pub body: &'a bytes::Bytes,
+    pub format: RecordsFormat,
+    pub acks: Acks,
+    /// Retries with the same key (per topic) get the first outcome and append nothing.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// How a produce request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProduceStatus {
+    /// Every record was appended.
+    Appended,
+    /// Some records were appended, some refused (their results carry the error).
+    Partial,
+    /// `acks=none`: validated and handed to the log; no offsets.
+    Accepted,
+    /// Every record was refused; nothing was appended.
+    Refused,
+}
+
+/// What a produce request did: one result per record, in request order.
+#[derive(Debug)]
+pub struct ProduceOutcome {
+    pub status: ProduceStatus,
+    pub results: Vec<ProduceResult>,
+    /// The outcome of an earlier request with the same idempotency key, replayed.
+    pub replayed: bool,
+}
+
+/// A produce request failed as a whole; nothing of it was appended.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error("{message}")]
+    InvalidJson { message: String },
+    #[error("{0}")]
+    InvalidBatch(#[from] binary::DecodeError),
+    #[error("`records` must hold at least one record")]
+    EmptyBatch,
+    /// Every append failed (e.g. the disk is full).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The idempotency store failed.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("produce task failed: {detail}")]
+    Task { detail: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+/// Produces the records of `input` to `topic`.
+pub async fn produce(
+    broker: &Arc<Broker>,
+    topic: &Arc<Topic>,
+    input: ProduceInput<'_>,
+) -> Result<ProduceOutcome, ProduceError> {
+    let Some(key) = input.idempotency_key else {
+        return produce_records(broker, topic, &input).await;
+    };
+
+    // One request per key at a time: a retry racing its original waits, then replays it.
+    let scoped = format!("{}\u{0}{key}", topic.name);
+    let _guard = broker.key_locks.lock(&scoped).await;
+    let meta = broker.meta.clone();
+    let lookup_key = scoped.clone();
+    let stored = blocking(move || meta.idempotent_outcome(&lookup_key)).await??;
+    let window_ms = i64::try_from(broker.config.idempotency.window_ms).unwrap_or(i64::MAX);
+    if let Some(stored) = stored
+        && stored.created_at_ms.saturating_add(window_ms) >= now_ms()
+    {
+        broker.metrics.idempotent_replays.inc();
+        return Ok(ProduceOutcome {
+            status: stored.status,
+            results: stored.results,
+            replayed: true,
+        });
+    }
+
+    let outcome = produce_records(broker, topic, &input).await?;
+    // Only outcomes that appended something are remembered; a refused request may be retried.
+    if outcome.status != ProduceStatus::Refused {
+        let meta = broker.meta.clone();
+        let stored = StoredProduce {
+            status: outcome.status,
+            results: outcome.results.clone(),
+            created_at_ms: now_ms(),
+        };
+        blocking(move || meta.put_idempotent_outcome(&scoped, &stored)).await??;
+    }
+    Ok(outcome)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ProduceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ProduceError::Task {
+            detail: e.to_string(),
+        })
+}
+
+/// Parses a JSON body into per-record outcomes, handed to `group` in request order.
+fn parse_json_records(
+    body: &[u8],
+    limits: &Limits<'_>,
+    group: &mut Grouping<'_>,
+) -> Result<(), ProduceError> {
+    if !is_json_object(body) {
+        return Err(ProduceError::InvalidJson {
+            message: "the body must be a JSON object".into(),
+        });
+    }
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(body).map_err(|e| ProduceError::InvalidJson {
+            message: e.to_string(),
+        })?;
+    group.reserve(envelope.records.len());
+    for raw in &envelope.records {
+        group.add(prepare(raw, limits));
+    }
+    Ok(())
+}
+
+/// Parses a binary body into per-record outcomes, handed to `group` in request order. A body
+/// that does not decode is refused as a whole (`invalid_batch`): its framing is broken, so no
+/// record in it can be trusted.
+fn parse_binary_records(
+    body: &bytes::Bytes,
+    limits: &Limits<'_>,
+    group: &mut Grouping<'_>,
+) -> Result<(), ProduceError> {
+    // Record by record: each goes from the body straight into its partition's batch. A decode
+    // error part-way refuses the whole request; nothing has been appended yet.
+    let records = binary::ProduceRequestDecoder::new(body)?;
+    group.reserve(records.record_count());
+    records.for_each(|record| group.add(prepare_binary(record, limits)))?;
+    Ok(())
+}
+
+/// Claim check: large values go to the blob store first, concurrently; a record whose upload
+/// fails is refused alone.
+async fn offload_values(broker: &Broker, topic: &Topic, group: &mut Grouping<'_>) {
+    let offloads = std::mem::take(&mut group.offloads);
+    let uploads = offloads.iter().map(|&(slot, position)| {
+        let record = &group.batches[slot].records[position];
+        let value = record.value.clone();
+        let is_json = record.value_is_json;
+        let topic_name = topic.name.as_str();
+        async move { broker.claims.offload(topic_name, value, is_json).await }
+    });
+    let pointers = futures::future::join_all(uploads).await;
+    let mut refused = Vec::new();
+    for (&(slot, position), pointer) in offloads.iter().zip(pointers) {
+        match pointer {
+            Ok(pointer) => {
+                let record = &mut group.batches[slot].records[position];
+                record.value = pointer;
+                record.value_is_json = true;
+                record.headers.push(Header {
+                    key: PAYLOAD_HEADER.to_owned(),
+                    value: Bytes::from_static(PAYLOAD_HEADER_S3.as_bytes()),
+                });
+            }
+            Err(e) => {
+                group.refuse(slot, position, &RecordError::ClaimCheck(e));
+                refused.push((slot, position));
+            }
+        }
+    }
+    group.drop_refused(&refused);
+}
+
+async fn produce_records(
+    broker: &Arc<Broker>,
+    topic: &Arc<Topic>,
+    input: &ProduceInput<'_>,
+) -> Result<ProduceOutcome, ProduceError> {
+    let config = topic.config();
+    let limits = Limits {
+        topic: &topic.name,
+        partitions: topic.partition_count(),
+        max_record_bytes: config.max_record_bytes,
+        now_ms: now_ms(),
+        offload_threshold: Some(broker.claims.threshold_bytes()),
+    };
+    let choose_sticky = || topic.next_sticky_partition();
+    let mut group = Grouping::new(&choose_sticky);
+    match input.format {
+        RecordsFormat::Json => parse_json_records(input.body, &limits, &mut group)?,
+        RecordsFormat::Binary => parse_binary_records(input.body, &limits, &mut group)?,
+    }
+    if group.results.is_empty() {
+        return Err(ProduceError::EmptyBatch);
+    }
+    if !group.offloads.is_empty() {
+        offload_values(broker, topic, &mut group).await;
+    }
+
+    let Grouping {
+        batches,
+        mut results,
+        mut failed,
+        ..
+    } = group;
+    let outcome = |status, results| ProduceOutcome {
+        status,
+        results,
+        replayed: false,
+    };
+    if batches.is_empty() {
+        return Ok(outcome(ProduceStatus::Refused, results));
+    }
+
+    let record_count: usize = batches.iter().map(|b| b.records.len()).sum();
+    let byte_count: u64 = batches
+        .iter()
+        .flat_map(|b| b.records.iter())
+        .map(record_bytes)
+        .sum();
+    let labels = TopicLabels {
+        topic: topic.name.clone(),
+    };
+
+    if input.acks == Acks::None {
+        let broker = Arc::clone(broker);
+        let topic = Arc::clone(topic);
+        tokio::spawn(async move {
+            for PartitionBatch {
+                partition, records, ..
+            } in batches
+            {
+                if let Some(p) = topic.partition(partition)
+                    && let Err(e) = p.append(records, Durability::Buffered).await
+                {
+                    tracing::warn!(topic = %topic.name, partition, error = %e, "acks=none append failed");
+                }
+            }
+            count_produced(&broker, &labels, record_count as u64, byte_count);
+        });
+        return Ok(outcome(ProduceStatus::Accepted, results));
+    }
+
+    let durability = if input.acks == Acks::All {
+        Durability::Synced
+    } else {
+        Durability::Buffered
+    };
+    let started = Instant::now();
+    let appends = batches.into_iter().map(|batch| {
+        let PartitionBatch {
+            partition,
+            records,
+            indexes,
+        } = batch;
+        let topic = Arc::clone(topic);
+        async move {
+            // Every partition of a batch exists: the records were validated against the
+            // topic's partition count, which only grows.
+            let outcome = match topic.partition(partition) {
+                Some(p) => p.append(records, durability).await,
+                None => Err(StorageError::Io {
+                    detail: format!("partition {partition} of {} is gone", topic.name),
+                }),
+            };
+            (outcome, indexes)
+        }
+    });
+    let outcomes = futures::future::join_all(appends).await;
+    broker
+        .metrics
+        .append_seconds
+        .get_or_create(&AcksLabels {
+            acks: input.acks.label(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+
+    let mut first_error: Option<StorageError> = None;
+    let mut appended = 0usize;
+    for (outcome, indexes) in outcomes {
+        match outcome {
+            Ok(done) => {
+                debug_assert_eq!(
+                    done.last_offset + 1 - done.base_offset,
+                    indexes.len() as u64
+                );
+                for (i, index) in indexes.into_iter().enumerate() {
+                    results[index].offset = Some(done.base_offset + i as u64);
+                }
+                appended += 1;
+            }
+            Err(e) => {
+                let detail = RecordError::Storage(e.clone()).detail();
+                for index in indexes {
+                    failed += 1;
+                    results[index].error = Some(detail.clone());
+                    results[index].timestamp = None;
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if appended == 0 {
+        // Nothing landed: the storage error is the answer (e.g. disk full).
+        return Err(first_error
+            .expect("no append succeeded, so one failed")
+            .into());
+    }
+    let produced = results.iter().filter(|r| r.offset.is_some()).count() as u64;
+    count_produced(broker, &labels, produced, byte_count);
+    let status = if failed == 0 {
+        ProduceStatus::Appended
+    } else {
+        ProduceStatus::Partial
+    };
+    Ok(outcome(status, results))
+}
+
+fn count_produced(broker: &Broker, labels: &TopicLabels, records: u64, bytes: u64) {
+    let m = &broker.metrics;
+    m.records_produced.get_or_create(labels).inc_by(records);
+    m.bytes_produced.get_or_create(labels).inc_by(bytes);
+}
+
+/// The results of an outcome stored by an older broker, which kept the rendered JSON answer.
+pub(crate) fn results_of_legacy_body(body: &str) -> Option<Vec<ProduceResult>> {
+    serde_json::from_str::<ProduceResponse>(body)
+        .ok()
+        .map(|r| r.results)
+}

@@ -1,0 +1,473 @@
+//! Validation of one produced record, whichever format it came in: the checks both request
+//! formats share live in [`finish_record`], so a record is stored identically whichever way it
+//! came. Failures are [`RecordError`]s: they refuse that record alone.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::value::RawValue;
+use wharf_blob::PAYLOAD_HEADER;
+use wharf_proto::api::{ErrorDetail, ProduceRecord};
+use wharf_proto::binary;
+use wharf_proto::partitioner::partition_for_key;
+
+use crate::claim::ClaimError;
+use crate::storage::{Bytes, Header, NewRecord, StorageError};
+
+/// Latest timestamp accepted: the end of year 9999, so dates stay printable.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
+/// Room left for a pointer when an offloaded record is checked against `max_record_bytes`
+/// (a pointer's JSON is about 250 bytes).
+const POINTER_ALLOWANCE_BYTES: u64 = 512;
+
+/// Why one record of a produce request was refused; the others are not affected.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{message}")]
+    InvalidRecord { message: String },
+    #[error("give `key` or `key_b64`, not both")]
+    AmbiguousKey,
+    #[error("give `value` or `value_b64`, not both")]
+    AmbiguousValue,
+    #[error("a record needs `value` or `value_b64`")]
+    MissingValue,
+    #[error("{field}: {message}")]
+    InvalidBase64 {
+        field: &'static str,
+        message: String,
+    },
+    #[error("header names must not be empty")]
+    EmptyHeaderName,
+    #[error("timestamp must be between 0 and {MAX_TIMESTAMP_MS} ms, got {timestamp_ms}")]
+    InvalidTimestamp { timestamp_ms: i64 },
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition { topic: String, partition: u32 },
+    #[error(
+        "record of {record_bytes} bytes is larger than the topic's max_record_bytes ({limit_bytes})"
+    )]
+    TooLarge { record_bytes: u64, limit_bytes: u64 },
+    /// The claim check could not store the value.
+    #[error("claim check failed: {0}")]
+    ClaimCheck(#[from] ClaimError),
+    /// The append of the record's partition failed (other partitions may have succeeded).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl RecordError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRecord {
+            message: message.into(),
+        }
+    }
+
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRecord { .. } => "invalid_record",
+            Self::AmbiguousKey => "ambiguous_key",
+            Self::AmbiguousValue => "ambiguous_value",
+            Self::MissingValue => "missing_value",
+            Self::InvalidBase64 { .. } => "invalid_base64",
+            Self::EmptyHeaderName => "invalid_header",
+            Self::InvalidTimestamp { .. } => "invalid_timestamp",
+            Self::UnknownPartition { .. } => "unknown_partition",
+            Self::TooLarge { .. } => "record_too_large",
+            Self::ClaimCheck(_) => "claim_check_failed",
+            Self::Storage(e) => storage_code(e),
+        }
+    }
+
+    /// Whether sending the same record again may succeed.
+    pub fn retriable(&self) -> bool {
+        match self {
+            Self::ClaimCheck(e) => claim_retriable(e),
+            Self::Storage(e) => storage_retriable(e),
+            _ => false,
+        }
+    }
+
+    /// The error as it appears in the record's result.
+    pub fn detail(&self) -> ErrorDetail {
+        let details = match self {
+            Self::TooLarge {
+                record_bytes,
+                limit_bytes,
+            } => Some(serde_json::json!({ "record_bytes": record_bytes, "limit_bytes": limit_bytes })),
+            _ => None,
+        };
+        ErrorDetail {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            retriable: self.retriable(),
+            details,
+        }
+    }
+}
+
+/// The code of a storage error (the same the HTTP layer answers a whole request with).
+pub fn storage_code(e: &StorageError) -> &'static str {
+    match e {
+        StorageError::OffsetOutOfRange { .. } => "offset_out_of_range",
+        StorageError::BatchTooLarge { .. } => "record_too_large",
+        StorageError::EmptyBatch => "empty_batch",
+        StorageError::DiskFull { .. } => "disk_full",
+        StorageError::Corruption { .. } => "corruption",
+        StorageError::Io { .. } => "internal",
+    }
+}
+
+/// Whether a storage error may heal by itself (a full disk, an i/o failure).
+pub fn storage_retriable(e: &StorageError) -> bool {
+    matches!(e, StorageError::DiskFull { .. } | StorageError::Io { .. })
+}
+
+/// Whether a claim-check failure may heal: a store outage may; a missing or corrupt object, or a
+/// key the store refuses, will not.
+pub fn claim_retriable(e: &ClaimError) -> bool {
+    use wharf_blob::{BlobError, ResolveError};
+    !matches!(
+        e,
+        ClaimError::Resolve(
+            ResolveError::NotFound { .. }
+                | ResolveError::SizeMismatch { .. }
+                | ResolveError::DigestMismatch { .. }
+                | ResolveError::InvalidPointer(_)
+                | ResolveError::BucketMismatch { .. },
+        ) | ClaimError::Blob(BlobError::InvalidKey { .. })
+    )
+}
+
+/// A validated record waiting for its append.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    /// Explicit or keyed partition; `None` = keyless (sticky).
+    pub(super) partition: Option<u32>,
+    pub(super) record: NewRecord,
+    /// The value goes to the blob store and the record keeps a pointer.
+    pub(super) offload: bool,
+}
+
+/// What per-record validation checks against.
+#[derive(Debug)]
+pub(super) struct Limits<'a> {
+    pub(super) topic: &'a str,
+    pub(super) partitions: u32,
+    pub(super) max_record_bytes: u64,
+    pub(super) now_ms: i64,
+    pub(super) offload_threshold: Option<usize>,
+}
+
+/// Bytes a record occupies in the log, as counted against `max_record_bytes`.
+pub(super) fn record_bytes(r: &NewRecord) -> u64 {
+    r.payload_bytes() as u64
+}
+
+/// Validates one JSON record and turns it into what the log stores.
+pub(super) fn prepare(raw: &RawValue, limits: &Limits<'_>) -> Result<Prepared, RecordError> {
+    if !is_json_object(raw.get().as_bytes()) {
+        return Err(RecordError::invalid("a record must be a JSON object"));
+    }
+    let record: ProduceRecord =
+        serde_json::from_str(raw.get()).map_err(|e| RecordError::invalid(e.to_string()))?;
+
+    let key: Option<Bytes> = match (record.key, record.key_b64) {
+        (Some(_), Some(_)) => return Err(RecordError::AmbiguousKey),
+        (Some(serde_json::Value::String(s)), None) => Some(Bytes::from(s)),
+        (Some(serde_json::Value::Null), None) => None,
+        (Some(other), None) => Some(Bytes::from(other.to_string())),
+        (None, Some(b64)) => Some(decode_b64("key_b64", &b64)?),
+        (None, None) => None,
+    };
+
+    let (value, value_is_json) = match (record.value, record.value_b64) {
+        (Some(_), Some(_)) => return Err(RecordError::AmbiguousValue),
+        (Some(json), None) => (
+            Bytes::from(compact_json(json.get()).into_owned().into_bytes()),
+            true,
+        ),
+        (None, Some(b64)) => (decode_b64("value_b64", &b64)?, false),
+        (None, None) => return Err(RecordError::MissingValue),
+    };
+
+    let headers = record
+        .headers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| Header {
+            key: name,
+            value: Bytes::from(value.into_bytes()),
+        })
+        .collect();
+    finish_record(
+        NewRecord {
+            timestamp_ms: 0,
+            key,
+            value,
+            headers,
+            value_is_json,
+        },
+        record.partition,
+        record.timestamp,
+        limits,
+    )
+}
+
+fn decode_b64(field: &'static str, text: &str) -> Result<Bytes, RecordError> {
+    B64.decode(text.as_bytes())
+        .map(Bytes::from)
+        .map_err(|e| RecordError::InvalidBase64 {
+            field,
+            message: e.to_string(),
+        })
+}
+
+/// Validates one binary record. Keys and values share the request body's buffer (no copy);
+/// a value flagged as JSON is checked and compacted as JSON `value`s are, because fetch answers
+/// embed stored JSON values verbatim.
+pub(super) fn prepare_binary(
+    record: binary::ProduceRecord,
+    limits: &Limits<'_>,
+) -> Result<Prepared, RecordError> {
+    let value = if record.value_is_json {
+        let text = std::str::from_utf8(&record.value)
+            .map_err(|_| RecordError::invalid("a JSON value must be UTF-8"))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| RecordError::invalid(format!("value is not valid JSON: {e}")))?;
+        match compact_json(text) {
+            Cow::Borrowed(_) => record.value,
+            Cow::Owned(compacted) => Bytes::from(compacted.into_bytes()),
+        }
+    } else {
+        record.value
+    };
+    let headers = record
+        .headers
+        .into_iter()
+        .map(|h| Header {
+            key: h.name,
+            value: h.value,
+        })
+        .collect();
+    finish_record(
+        NewRecord {
+            timestamp_ms: 0,
+            key: record.key,
+            value,
+            headers,
+            value_is_json: record.value_is_json,
+        },
+        record.partition,
+        record.timestamp_ms,
+        limits,
+    )
+}
+
+/// The checks both request formats share: header names, timestamp, partition choice, size and
+/// claim-check offload.
+fn finish_record(
+    mut record: NewRecord,
+    partition: Option<u32>,
+    timestamp_ms: Option<i64>,
+    limits: &Limits<'_>,
+) -> Result<Prepared, RecordError> {
+    if record.headers.iter().any(|h| h.key.is_empty()) {
+        return Err(RecordError::EmptyHeaderName);
+    }
+    record.timestamp_ms = match timestamp_ms {
+        None => limits.now_ms,
+        Some(t) if (0..=MAX_TIMESTAMP_MS).contains(&t) => t,
+        Some(t) => return Err(RecordError::InvalidTimestamp { timestamp_ms: t }),
+    };
+
+    let partition = match (partition, &record.key) {
+        (Some(p), _) if p >= limits.partitions => {
+            return Err(RecordError::UnknownPartition {
+                topic: limits.topic.to_owned(),
+                partition: p,
+            });
+        }
+        (Some(p), _) => Some(p),
+        (None, Some(k)) => Some(partition_for_key(k, limits.partitions)),
+        (None, None) => None,
+    };
+
+    // A record that already is a pointer (offloaded by the client) is never offloaded again.
+    let already_pointer = record.headers.iter().any(|h| h.key == PAYLOAD_HEADER);
+    let offload = !already_pointer
+        && limits
+            .offload_threshold
+            .is_some_and(|t| record.value.len() > t);
+    let size = if offload {
+        record_bytes(&record) - record.value.len() as u64 + POINTER_ALLOWANCE_BYTES
+    } else {
+        record_bytes(&record)
+    };
+    if size > limits.max_record_bytes {
+        return Err(RecordError::TooLarge {
+            record_bytes: size,
+            limit_bytes: limits.max_record_bytes,
+        });
+    }
+    Ok(Prepared {
+        partition,
+        record,
+        offload,
+    })
+}
+
+/// Whether JSON text is an object. serde's derived `Deserialize` also takes a struct as an
+/// array of its fields in order (`[3]` would pass as `{"partitions":3}`), which would bypass
+/// the named, typo-proof fields the API promises; callers refuse anything but an object.
+pub fn is_json_object(text: &[u8]) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Removes insignificant whitespace from valid JSON text (values are stored compactly).
+pub fn compact_json(text: &str) -> Cow<'_, str> {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_json_keeps_whitespace_inside_strings_only() {
+        assert_eq!(compact_json(r#"{"a": 1}"#), r#"{"a":1}"#);
+        assert_eq!(compact_json("{ \"a b\" : [1, 2 ] }\n"), r#"{"a b":[1,2]}"#);
+        assert_eq!(
+            compact_json(r#"{"q":"say \"hi there\""}"#),
+            r#"{"q":"say \"hi there\""}"#
+        );
+        assert!(matches!(compact_json("[1,2]"), Cow::Borrowed(_)));
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn keyed_records_get_kafkas_partition_and_bad_input_is_refused() {
+        let limits = |partitions, max_record_bytes, now_ms| Limits {
+            topic: "t",
+            partitions,
+            max_record_bytes,
+            now_ms,
+            offload_threshold: None,
+        };
+        let p = prepare(
+            &raw(r#"{"key":"foobar","value":{"a": 1}}"#),
+            &limits(50, 1024, 7),
+        )
+        .unwrap();
+        assert_eq!(p.partition, Some(16));
+        assert_eq!(p.record.value.as_ref(), br#"{"a":1}"#);
+        assert!(p.record.value_is_json);
+        assert_eq!(p.record.timestamp_ms, 7);
+
+        let code = |text: &str| prepare(&raw(text), &limits(4, 16, 0)).err().unwrap().code();
+        assert_eq!(code(r#"{"key":"a"}"#), "missing_value");
+        assert_eq!(code(r#"{"value":1,"value_b64":"AA=="}"#), "ambiguous_value");
+        assert_eq!(code(r#"{"value_b64":"!!"}"#), "invalid_base64");
+        assert_eq!(code(r#"{"value":1,"partition":4}"#), "unknown_partition");
+        assert_eq!(code(r#"{"value":1,"timestamp":-5}"#), "invalid_timestamp");
+        assert_eq!(
+            code(r#"{"value":"01234567890123456789"}"#),
+            "record_too_large"
+        );
+        assert_eq!(code(r#"{"value":1,"extra":true}"#), "invalid_record");
+        assert_eq!(code(r#"{"value":1,"headers":{"":"x"}}"#), "invalid_header");
+        // Positional records (serde's array form of a struct) are not records.
+        assert_eq!(code(r#"["k",null,1]"#), "invalid_record");
+    }
+
+    #[test]
+    fn binary_records_are_validated_like_json_ones() {
+        let limits = Limits {
+            topic: "t",
+            partitions: 50,
+            max_record_bytes: 1024,
+            now_ms: 7,
+            offload_threshold: None,
+        };
+        let json_value = binary::ProduceRecord {
+            key: Some(Bytes::from_static(b"foobar")),
+            value: Bytes::from_static(b"{\"a\": 1}"),
+            value_is_json: true,
+            ..binary::ProduceRecord::default()
+        };
+        let p = prepare_binary(json_value, &limits).unwrap();
+        assert_eq!(p.partition, Some(16));
+        assert_eq!(p.record.value.as_ref(), br#"{"a":1}"#);
+        assert_eq!(p.record.timestamp_ms, 7);
+
+        let code = |r: binary::ProduceRecord| prepare_binary(r, &limits).err().unwrap().code();
+        let not_json = binary::ProduceRecord {
+            value: Bytes::from_static(b"{nope"),
+            value_is_json: true,
+            ..binary::ProduceRecord::default()
+        };
+        assert_eq!(code(not_json), "invalid_record");
+        let far_partition = binary::ProduceRecord {
+            partition: Some(50),
+            ..binary::ProduceRecord::default()
+        };
+        assert_eq!(code(far_partition), "unknown_partition");
+        let empty_header = binary::ProduceRecord {
+            headers: vec![binary::Header {
+                name: String::new(),
+                value: Bytes::new(),
+            }],
+            ..binary::ProduceRecord::default()
+        };
+        assert_eq!(code(empty_header), "invalid_header");
+    }
+
+    #[test]
+    fn record_errors_render_their_code_retriability_and_size_details() {
+        let too_large = RecordError::TooLarge {
+            record_bytes: 20,
+            limit_bytes: 16,
+        };
+        let detail = too_large.detail();
+        assert_eq!(detail.code, "record_too_large");
+        assert!(!detail.retriable);
+        assert_eq!(
+            detail.details,
+            Some(serde_json::json!({"record_bytes": 20, "limit_bytes": 16}))
+        );
+        let disk = RecordError::Storage(StorageError::DiskFull {
+            detail: "no space".into(),
+        });
+        assert_eq!((disk.code(), disk.retriable()), ("disk_full", true));
+    }
+}
