@@ -314,9 +314,7 @@ mod tests {
             store.put_topic(&topic("b")).unwrap();
             assert!(store.delete_topic("a").unwrap());
             assert!(!store.delete_topic("a").unwrap());
-            store
-                .put_idempotent_outcome("b\0k1", &outcome(10))
-                .unwrap();
+            store.put_idempotent_outcome("b\0k1", &outcome(10)).unwrap();
         }
         let store = MetaStore::open(dir.path()).unwrap();
         assert_eq!(store.topics().unwrap(), vec![topic("b")]);

@@ -13,6 +13,7 @@ use wharf_proto::api::{ErrorBody, ErrorDetail};
 use crate::auth::AuthError;
 use crate::config::Action;
 use crate::meta::MetaError;
+use crate::service::consume::ConsumeError;
 use crate::service::produce::ProduceError;
 use crate::storage::StorageError;
 use crate::topic::TopicError;
@@ -228,6 +229,28 @@ impl From<crate::claim::ClaimError> for ApiError {
         Self::ClaimCheck {
             retriable: crate::service::produce::record::claim_retriable(&e),
             detail: e.to_string(),
+        }
+    }
+}
+
+impl From<ConsumeError> for ApiError {
+    fn from(e: ConsumeError) -> Self {
+        let message = e.to_string();
+        let bad = |code| Self::bad_request(code, message);
+        match e {
+            ConsumeError::InvalidMaxRecords => bad("invalid_max_records"),
+            ConsumeError::InvalidMaxBytes => bad("invalid_max_bytes"),
+            ConsumeError::InvalidWaitMs { .. } => bad("invalid_wait_ms"),
+            ConsumeError::InvalidMinBytes => bad("invalid_min_bytes"),
+            ConsumeError::InvalidResolve { .. } => bad("invalid_resolve"),
+            ConsumeError::InvalidAt { .. } => bad("invalid_at"),
+            ConsumeError::UnknownTopic { topic } => Self::UnknownTopic { topic },
+            ConsumeError::UnknownPartition { topic, partition } => {
+                Self::UnknownPartition { topic, partition }
+            }
+            ConsumeError::Member(m) => m.into(),
+            ConsumeError::Storage(s) => s.into(),
+            ConsumeError::Claim(c) => c.into(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Plain reads without a group: `GET .../partitions/{p}/records` (with long poll) and
-//! `GET .../partitions/{p}/offsets`.
+//! `GET .../partitions/{p}/offsets`, over [`crate::service::consume`]; and the record writers
+//! the poll answer shares.
 //!
 //! A fetch answers in the binary batch encoding ([`wharf_proto::binary`]) when `Accept` names
 //! `application/vnd.wharf.batch.v1`, in JSON otherwise. Both writers work straight from the
@@ -7,7 +8,6 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -15,23 +15,15 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
-use tokio::time::Instant;
 use wharf_proto::api::{ErrorBody, FetchResponse, OffsetLookup};
 use wharf_proto::binary;
 
 use super::error::ApiError;
 use super::extract::{P, Q, wants_binary};
-use crate::claim::Resolved;
 use crate::config::Action;
-use crate::metrics::TopicLabels;
-use crate::partition::Partition;
+use crate::service::consume::{self, Budget, Fetched, OffsetQuery, Resolve};
 use crate::state::Broker;
 use crate::storage::{ReadBatch, Record};
-
-/// Most records one fetch may ask for.
-pub const MAX_FETCH_RECORDS: usize = 100_000;
-/// Most bytes one fetch may ask for.
-pub const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// Query of a fetch.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -51,145 +43,6 @@ pub struct FetchQuery {
     /// `url`: claim-check pointer records get a presigned GET URL in `value_url` (with the
     /// local-directory store, which cannot presign, the value itself instead).
     pub resolve: Option<String>,
-}
-
-/// Applies `resolve=url` to the pointer records of a batch: returns the URL per record (aligned
-/// with `records`), or replaces a pointer's value inline when the store cannot presign.
-pub(crate) async fn resolve_pointers(
-    broker: &Broker,
-    records: &mut [Record],
-    resolve: Option<&str>,
-) -> Result<Vec<Option<String>>, ApiError> {
-    match resolve {
-        None => return Ok(Vec::new()),
-        Some("url") => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_resolve",
-                format!("resolve must be `url`, got {other:?}"),
-            ));
-        }
-    }
-    let mut urls = vec![None; records.len()];
-    for (i, record) in records.iter_mut().enumerate() {
-        if !crate::claim::is_pointer(record) {
-            continue;
-        }
-        match broker.claims.resolve_for_reader(record).await? {
-            Resolved::Url(url) => urls[i] = Some(url),
-            Resolved::Inline { value, is_json } => {
-                record.value = value;
-                record.value_is_json = is_json;
-                record
-                    .headers
-                    .retain(|h| h.key != wharf_blob::PAYLOAD_HEADER);
-            }
-        }
-    }
-    Ok(urls)
-}
-
-/// Checked fetch budgets.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    pub max_records: usize,
-    pub max_bytes: usize,
-    pub wait: Duration,
-    pub min_bytes: usize,
-}
-
-impl Budget {
-    /// Validates the budgets of a fetch or poll request.
-    pub fn new(
-        max_records: Option<usize>,
-        max_bytes: Option<usize>,
-        wait_ms: Option<u64>,
-        min_bytes: Option<usize>,
-        max_wait_ms: u64,
-    ) -> Result<Self, ApiError> {
-        let max_records = max_records.unwrap_or(500);
-        if max_records == 0 || max_records > MAX_FETCH_RECORDS {
-            return Err(ApiError::bad_request(
-                "invalid_max_records",
-                format!("max_records must be between 1 and {MAX_FETCH_RECORDS}"),
-            ));
-        }
-        let max_bytes = max_bytes.unwrap_or(1024 * 1024);
-        if max_bytes == 0 || max_bytes > MAX_FETCH_BYTES {
-            return Err(ApiError::bad_request(
-                "invalid_max_bytes",
-                format!("max_bytes must be between 1 and {MAX_FETCH_BYTES}"),
-            ));
-        }
-        let wait_ms = wait_ms.unwrap_or(0);
-        if wait_ms > max_wait_ms {
-            return Err(ApiError::bad_request(
-                "invalid_wait_ms",
-                format!("wait_ms must be at most {max_wait_ms}"),
-            ));
-        }
-        let min_bytes = min_bytes.unwrap_or(1);
-        if min_bytes == 0 || min_bytes > max_bytes {
-            return Err(ApiError::bad_request(
-                "invalid_min_bytes",
-                "min_bytes must be between 1 and max_bytes",
-            ));
-        }
-        Ok(Self {
-            max_records,
-            max_bytes,
-            wait: Duration::from_millis(wait_ms),
-            min_bytes,
-        })
-    }
-}
-
-pub(crate) fn find_partition(
-    broker: &Broker,
-    topic: &str,
-    partition: u32,
-) -> Result<Arc<Partition>, ApiError> {
-    let t = broker
-        .topics
-        .get(topic)
-        .ok_or_else(|| ApiError::UnknownTopic {
-            topic: topic.to_owned(),
-        })?;
-    t.partition(partition)
-        .ok_or_else(|| ApiError::UnknownPartition {
-            topic: topic.to_owned(),
-            partition,
-        })
-}
-
-/// Reads from `offset`, long-polling until `min_bytes` are there or the wait ends. Never spins:
-/// between reads it sleeps on the partition's high-watermark channel.
-pub async fn read_with_wait(
-    broker: &Broker,
-    partition: &Partition,
-    offset: u64,
-    budget: Budget,
-) -> Result<ReadBatch, ApiError> {
-    let deadline = Instant::now() + budget.wait;
-    let mut stopping = broker.stopping.clone();
-    loop {
-        let batch = partition
-            .read(offset, budget.max_records, budget.max_bytes)
-            .await?;
-        let enough =
-            batch.bytes as usize >= budget.min_bytes || batch.records.len() >= budget.max_records;
-        if enough || Instant::now() >= deadline || broker.is_stopping() {
-            return Ok(batch);
-        }
-        // Wait for the high watermark to move past what we have seen.
-        let seen = batch.high_watermark.max(offset);
-        if !partition.wait_beyond(seen, deadline, &mut stopping).await {
-            return partition
-                .read(offset, budget.max_records, budget.max_bytes)
-                .await
-                .map_err(ApiError::from);
-        }
-    }
 }
 
 #[utoipa::path(
@@ -216,21 +69,11 @@ pub async fn fetch(
         query.min_bytes,
         broker.config.max_wait_ms,
     )?;
-    let p = find_partition(&broker, &topic, partition)?;
-    let mut batch = read_with_wait(&broker, &p, query.offset, budget).await?;
-    let urls = resolve_pointers(&broker, &mut batch.records, query.resolve.as_deref()).await?;
-
-    let labels = TopicLabels { topic };
-    broker
-        .metrics
-        .records_fetched
-        .get_or_create(&labels)
-        .inc_by(batch.records.len() as u64);
-    broker
-        .metrics
-        .bytes_fetched
-        .get_or_create(&labels)
-        .inc_by(batch.bytes);
+    let resolve = Resolve::parse(query.resolve.as_deref())?;
+    let Fetched {
+        batch,
+        value_urls: urls,
+    } = consume::fetch(&broker, &topic, partition, query.offset, budget, resolve).await?;
 
     if wants_binary(&headers) {
         let out = write_records_binary(&batch, &urls);
@@ -288,6 +131,18 @@ pub fn write_records_json(
     value_urls: &[Option<String>],
 ) {
     out.push(b'[');
+    write_record_items(out, records, prefix, value_urls);
+    out.push(b']');
+}
+
+/// The items of [`write_records_json`]'s array, comma-separated, without the brackets (a poll
+/// answer writes the records of several partitions into one array).
+pub fn write_record_items(
+    out: &mut Vec<u8>,
+    records: &[Record],
+    prefix: &[u8],
+    value_urls: &[Option<String>],
+) {
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -340,7 +195,6 @@ pub fn write_records_json(
         }
         out.extend_from_slice(b"}}");
     }
-    out.push(b']');
 }
 
 /// Appends the base64 of `bytes` to `out` in place (a `String` per record was the largest
@@ -375,28 +229,8 @@ pub async fn offsets(
     headers: HeaderMap,
 ) -> Result<axum::Json<OffsetLookup>, ApiError> {
     super::auth::authorize(&broker, &headers, Action::Consume, &topic)?;
-    let p = find_partition(&broker, &topic, partition)?;
-    let bounds = p.offsets();
-    let offset = match query.at.as_str() {
-        "earliest" => Some(bounds.log_start_offset),
-        "latest" => Some(bounds.high_watermark),
-        other => {
-            let ts: i64 = other.parse().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_at",
-                    format!("`at` must be earliest, latest or a timestamp in ms, got {other:?}"),
-                )
-            })?;
-            if ts < 0 {
-                return Err(ApiError::bad_request(
-                    "invalid_at",
-                    "timestamps are not negative",
-                ));
-            }
-            p.offset_for_timestamp(ts).await?
-        }
-    };
-    let bounds = p.offsets();
+    let at = OffsetQuery::parse(&query.at)?;
+    let (offset, bounds) = consume::offset_at(&broker, &topic, partition, at).await?;
     Ok(axum::Json(OffsetLookup {
         partition,
         offset,
@@ -477,14 +311,5 @@ mod tests {
         assert_eq!(r.key.as_deref(), Some(&[0xffu8][..]));
         assert_eq!(r.value_url.as_deref(), Some("http://u"));
         assert_eq!(r.headers[0].name, "trace");
-    }
-
-    #[test]
-    fn budgets_outside_their_ranges_are_refused() {
-        assert!(Budget::new(None, None, None, None, 1000).is_ok());
-        assert!(Budget::new(Some(0), None, None, None, 1000).is_err());
-        assert!(Budget::new(None, Some(MAX_FETCH_BYTES + 1), None, None, 1000).is_err());
-        assert!(Budget::new(None, None, Some(1001), None, 1000).is_err());
-        assert!(Budget::new(None, Some(10), None, Some(11), 1000).is_err());
     }
 }

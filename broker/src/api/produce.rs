@@ -20,10 +20,10 @@ use wharf_proto::{IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAY_HEADER};
 use super::error::ApiError;
 use super::extract::{P, Q, read_body, request_format, wants_binary, wants_result_runs};
 use crate::config::Action;
-use crate::state::Broker;
 use crate::service::produce::{
     Acks, MAX_IDEMPOTENCY_KEY_LEN, ProduceInput, ProduceOutcome, ProduceStatus, produce as run,
 };
+use crate::state::Broker;
 
 /// Query of a produce request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -79,10 +79,10 @@ fn render(outcome: ProduceOutcome, answer: AnswerFormat) -> Response {
         ProduceStatus::Accepted => StatusCode::ACCEPTED,
         ProduceStatus::Refused => StatusCode::BAD_REQUEST,
     };
-    let (content_type, body): (&'static str, Vec<u8>) = if outcome.status
-        == ProduceStatus::Refused
+    let (content_type, body): (&'static str, Vec<u8>) = if outcome.status == ProduceStatus::Refused
     {
-        let error = ApiError::bad_request("invalid_records", "every record was refused; see results");
+        let error =
+            ApiError::bad_request("invalid_records", "every record was refused; see results");
         let body = serde_json::json!({ "error": error.detail(), "results": outcome.results });
         ("application/json", body.to_string().into_bytes())
     } else if answer != AnswerFormat::Json {
@@ -172,4 +172,3 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
     Ok(Some(key.to_owned()))
 }
-

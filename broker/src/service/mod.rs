@@ -3,5 +3,14 @@
 //! and outcome structs; the HTTP layer (`api`) only extracts, authorises, calls these and renders.
 //!
 //! - [`produce`]: validation, partitioning, claim check, idempotency keys, `acks`.
+//! - [`consume`]: fetches with long poll, offset lookups, a group member's poll across its
+//!   partitions.
+//! - [`groups`]: joins, heartbeats, commits, resets, descriptions and deletions of consumer
+//!   groups over the [`Coordinator`](crate::group::Coordinator), lease expiry and lag gauges.
 
+pub mod consume;
+pub mod groups;
 pub mod produce;
+
+#[cfg(test)]
+mod tests;

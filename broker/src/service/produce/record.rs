@@ -95,7 +95,9 @@ impl RecordError {
             Self::TooLarge {
                 record_bytes,
                 limit_bytes,
-            } => Some(serde_json::json!({ "record_bytes": record_bytes, "limit_bytes": limit_bytes })),
+            } => Some(
+                serde_json::json!({ "record_bytes": record_bytes, "limit_bytes": limit_bytes }),
+            ),
             _ => None,
         };
         ErrorDetail {
