@@ -73,6 +73,9 @@ pub enum ApiError {
     Corruption { detail: String },
     #[error("internal error: {detail}")]
     Internal { detail: String },
+    /// An internal failure that retrying against this broker will not heal.
+    #[error("internal error: {detail}")]
+    Failed { detail: String },
 }
 
 impl ApiError {
@@ -102,7 +105,9 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ShuttingDown | Self::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::ClaimCheck { .. } => StatusCode::BAD_GATEWAY,
-            Self::Corruption { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Corruption { .. } | Self::Internal { .. } | Self::Failed { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -127,7 +132,7 @@ impl ApiError {
             Self::ClaimCheck { .. } => "claim_check_failed",
             Self::DiskFull { .. } => "disk_full",
             Self::Corruption { .. } => "corruption",
-            Self::Internal { .. } => "internal",
+            Self::Internal { .. } | Self::Failed { .. } => "internal",
         }
     }
 
@@ -220,6 +225,11 @@ impl From<StorageError> for ApiError {
             StorageError::DiskFull { detail } => Self::DiskFull { detail },
             StorageError::Corruption { detail } => Self::Corruption { detail },
             StorageError::Io { detail } => Self::Internal { detail },
+            StorageError::Poisoned { .. }
+            | StorageError::InvalidRecord { .. }
+            | StorageError::InvalidConfig { .. } => Self::Failed {
+                detail: e.to_string(),
+            },
         }
     }
 }

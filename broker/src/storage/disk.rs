@@ -84,9 +84,7 @@ impl StorageBackend for DiskBackend {
                     detail: e.to_string(),
                 }
             }
-            OpenError::InvalidConfig { .. } => StorageError::Io {
-                detail: e.to_string(),
-            },
+            OpenError::InvalidConfig { detail } => StorageError::InvalidConfig { detail },
         })?;
         if let Some(observer) = &self.sync_observer {
             log.observe_syncs(observer.clone());
@@ -160,9 +158,10 @@ fn append_error(e: AppendError) -> StorageError {
         },
         AppendError::Io { path, source } => io_error(&path, source),
         AppendError::Durability(s) => sync_error(s),
-        AppendError::InvalidRecord { .. } | AppendError::Poisoned { .. } => StorageError::Io {
-            detail: e.to_string(),
-        },
+        AppendError::InvalidRecord { index, detail } => {
+            StorageError::InvalidRecord { index, detail }
+        }
+        AppendError::Poisoned { detail } => StorageError::Poisoned { detail },
     }
 }
 
@@ -173,7 +172,10 @@ fn sync_error(e: SyncError) -> StorageError {
                 detail: e.to_string(),
             }
         }
-        _ => StorageError::Io {
+        SyncError::Poisoned { detail } => StorageError::Poisoned {
+            detail: detail.clone(),
+        },
+        SyncError::Io { .. } => StorageError::Io {
             detail: e.to_string(),
         },
     }

@@ -105,6 +105,16 @@ pub enum StorageError {
     Corruption { detail: String },
     #[error("storage i/o error: {detail}")]
     Io { detail: String },
+    /// An earlier fsync failed, so the partition refuses appends until the broker restarts and
+    /// recovers it: retrying against this broker cannot succeed.
+    #[error("partition is read-only after a failed sync: {detail}")]
+    Poisoned { detail: String },
+    /// A record the storage cannot encode (the caller's validation let it through).
+    #[error("record {index} cannot be stored: {detail}")]
+    InvalidRecord { index: usize, detail: String },
+    /// The partition's settings are refused by the storage.
+    #[error("invalid partition settings: {detail}")]
+    InvalidConfig { detail: String },
 }
 
 /// One partition's storage.

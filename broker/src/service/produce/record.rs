@@ -117,7 +117,10 @@ pub fn storage_code(e: &StorageError) -> &'static str {
         StorageError::EmptyBatch => "empty_batch",
         StorageError::DiskFull { .. } => "disk_full",
         StorageError::Corruption { .. } => "corruption",
-        StorageError::Io { .. } => "internal",
+        StorageError::Io { .. }
+        | StorageError::Poisoned { .. }
+        | StorageError::InvalidRecord { .. }
+        | StorageError::InvalidConfig { .. } => "internal",
     }
 }
 
@@ -471,5 +474,10 @@ mod tests {
             detail: "no space".into(),
         });
         assert_eq!((disk.code(), disk.retriable()), ("disk_full", true));
+        // A poisoned partition stays read-only until a restart: clients must not retry it.
+        let poisoned = RecordError::Storage(StorageError::Poisoned {
+            detail: "fsync failed".into(),
+        });
+        assert_eq!((poisoned.code(), poisoned.retriable()), ("internal", false));
     }
 }
