@@ -27,6 +27,7 @@ use crate::group::{
 };
 use crate::service::consume::{Budget, Polled, Resolve, poll as run_poll};
 use crate::service::groups::{DEFAULT_LEASE_MS, GroupError, ResetTo};
+use crate::service::topics::DeleteTopicError;
 use crate::state::Broker;
 
 const GROUP_BODY_LIMIT: u64 = 1024 * 1024;
@@ -136,6 +137,15 @@ impl From<DescribeError> for ApiError {
         ApiError::NotFound {
             code: "unknown_group",
             message: e.to_string(),
+        }
+    }
+}
+
+impl From<DeleteTopicError> for ApiError {
+    fn from(e: DeleteTopicError) -> Self {
+        match e {
+            DeleteTopicError::Topic(e) => e.into(),
+            DeleteTopicError::Groups(e) => e.into(),
         }
     }
 }

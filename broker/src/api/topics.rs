@@ -110,7 +110,6 @@ pub async fn delete_topic(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     super::auth::authorize(&broker, &headers, Action::Admin, &name)?;
-    broker.topics.delete(&name).await?;
-    broker.forget_topic_in_groups(&name).await?;
+    broker.delete_topic(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

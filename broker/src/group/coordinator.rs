@@ -116,6 +116,19 @@ impl Coordinator {
         self.groups.get(group)?.topic.as_deref()
     }
 
+    /// Every topic a group is bound to or has committed offsets on, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .groups
+            .values()
+            .flat_map(|g| g.topic.iter().chain(g.committed.keys()))
+            .cloned()
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
     /// The topics whose rights a caller needs to act on `group`: what the authorisation of every
     /// group route is checked against.
     pub fn access(&self, group: &str) -> GroupAccess {

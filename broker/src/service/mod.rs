@@ -7,10 +7,14 @@
 //!   partitions.
 //! - [`groups`]: joins, heartbeats, commits, resets, descriptions and deletions of consumer
 //!   groups over the [`Coordinator`](crate::group::Coordinator), lease expiry and lag gauges.
+//! - [`jobs`]: retention (and the claim-check objects it frees), idempotency expiry.
+//! - [`topics`]: topic deletion with everything that hangs off the topic.
 
 pub mod consume;
 pub mod groups;
+pub mod jobs;
 pub mod produce;
+pub mod topics;
 
 #[cfg(test)]
 mod tests;

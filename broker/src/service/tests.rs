@@ -216,3 +216,32 @@ async fn a_member_polls_its_partitions_commits_and_a_zombie_is_fenced() {
         Err(ConsumeError::Member(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_of_a_topic_deleted_before_a_crash_are_forgotten_at_the_next_start() {
+    let Fixture {
+        _dir: dir,
+        _stop: stop,
+        broker,
+    } = broker().await;
+    let join = JoinRequest {
+        topic: "orders".into(),
+        member_id: Some("a".into()),
+        lease_ms: 30_000,
+        auto_offset_reset: OffsetReset::Earliest,
+    };
+    broker.join_group("g", join).await.unwrap();
+    // The first step of a delete only, as if the broker died before the second.
+    broker.topics.delete("orders").await.unwrap();
+    assert!(broker.describe_group("g").is_ok());
+    let config = broker.config.clone();
+    drop(broker);
+
+    let claims = ClaimCheck::from_config(&config).await.unwrap();
+    let reopened = Broker::open(config, claims, stop.subscribe()).unwrap();
+    assert!(matches!(
+        reopened.describe_group("g"),
+        Err(GroupError::Describe(_))
+    ));
+    drop(dir);
+}
