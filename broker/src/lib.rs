@@ -1,20 +1,26 @@
 //! The Wharf broker: topics as partitioned, append-only logs on local disk, served over HTTP.
 //!
-//! Dependencies point one way: `api → group / topic → partition → storage → log`.
+//! Dependencies point one way: `api → service → group / topic / claim / meta → partition →
+//! storage → log`. Only [`api`] knows HTTP (it is the only module that imports axum, and the only
+//! place errors become statuses); [`server`] assembles the rest and calls [`api::serve`].
 //!
 //! - [`log`]: synchronous segmented storage for one partition (files, CRC, indexes, recovery,
 //!   retention). Knows nothing of HTTP or tokio.
-//! - [`storage`]: the narrow trait the server reaches storage through, and its disk backend
-//!   (one [`log::Log`] per partition).
+//! - [`storage`]: the partition-storage traits the broker reaches storage through, and their disk
+//!   backend (one [`log::Log`] per partition).
 //! - [`partition`]: the async facade over one partition (blocking calls off the reactor, the
 //!   high-watermark channel that long polls wait on).
 //! - [`topic`]: topic definitions and their partitions; [`meta`]: the embedded metadata store
-//!   (topics, idempotency records, group offsets).
-//! - [`group`]: consumer groups for stateless consumers (leases, fair assignment, fenced commits).
-//! - [`api`]: the HTTP API v1, the only module that knows HTTP; [`metrics`]: Prometheus metrics.
+//!   (topics, idempotency outcomes, claim-check deletions; group offsets share its database).
+//! - [`group`]: the synchronous consumer-group coordinator (leases, fair assignment, fenced
+//!   commits, durable topic bindings).
 //! - [`claim`]: the broker side of the claim check (offload, presigned reads, object lifecycle).
-//! - [`config`]: every setting, documented; [`state`]: the shared [`state::Broker`];
-//!   [`server`]: assembly, [`run`], graceful shutdown.
+//! - [`auth`]: tokens and their rights on topic patterns, transport-independent.
+//! - [`service`]: what the broker does (produce, consume, groups, topics, background jobs) as a
+//!   plain Rust API with typed errors and outcome structs, over the shared [`state::Broker`].
+//! - [`api`]: the HTTP API v1; [`metrics`]: Prometheus metrics; [`telemetry`]: logging set-up.
+//! - [`config`]: every setting, documented; [`state`]: the shared [`state::Broker`], opened from
+//!   the data directory; [`server`]: assembly, [`run`], graceful shutdown.
 
 pub mod api;
 pub mod auth;

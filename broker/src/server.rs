@@ -1,7 +1,7 @@
 //! Assembling and running the broker: open storage and metadata, serve HTTP until shutdown,
 //! then drain, fsync and close within a bounded time.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,20 +79,7 @@ pub async fn run(
         b.expire_leases();
     });
 
-    let app = crate::api::router(Arc::clone(&broker));
-    let mut server_stop = broker.stopping.clone();
-    // Answers are written in one go; Nagle's algorithm would hold back their last segment until
-    // the client's delayed ACK (up to 40 ms on Linux) on keep-alive connections.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            crate::partition::until_true(&mut server_stop).await;
-        })
-        .into_future();
+    let server = crate::api::serve::serve(listener, Arc::clone(&broker));
     let mut server = tokio::spawn(server);
 
     let early = tokio::select! {

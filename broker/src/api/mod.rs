@@ -3,7 +3,9 @@
 //! - [`error`]: [`error::ApiError`], the single mapping from errors to statuses and JSON bodies.
 //! - [`extract`]: body/query/path parsing that fails with JSON errors.
 //! - [`auth`]: bearer tokens with per-topic-pattern rights.
-//! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes.
+//! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes, each over the
+//!   [`service`](crate::service) layer.
+//! - [`serve`]: the router on a listener, with graceful shutdown.
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
 
@@ -14,6 +16,7 @@ pub mod fetch;
 pub mod groups;
 pub mod ops;
 pub mod produce;
+pub mod serve;
 pub mod topics;
 
 use std::any::Any;

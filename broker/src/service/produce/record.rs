@@ -1,5 +1,5 @@
 //! Validation of one produced record, whichever format it came in: the checks both request
-//! formats share live in [`finish_record`], so a record is stored identically whichever way it
+//! formats share live in `finish_record`, so a record is stored identically whichever way it
 //! came. Failures are [`RecordError`]s: they refuse that record alone.
 
 use std::borrow::Cow;
