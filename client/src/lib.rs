@@ -12,12 +12,11 @@
 //!   polling); `wharf-blob` implements them.
 //! - [`claim`]: [`BlobOffload`] / [`BlobResolve`], the claim check over a `wharf-blob` store.
 //! - [`error`]: [`Error`], what any broker call fails with.
-//! - [`bench`]: `wharf bench`, throughput and latency of the broker (table, JSON, PNG chart).
-//! - [`cli`]: the `wharf` command line (the binary in `main.rs` only calls [`cli::main`]).
+//!
+//! The `wharf` command line and `wharf bench` live in their own crate, `wharf-cli`
+//! (`client/cli`), so that users of this library do not build their dependencies.
 
-pub mod bench;
 pub mod claim;
-pub mod cli;
 pub mod client;
 pub mod consumer;
 pub mod error;

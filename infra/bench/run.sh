@@ -21,7 +21,7 @@ results="$root/infra/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$results"
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cargo build --release --locked -p wharf-broker -p wharf-client
+    cargo build --release --locked -p wharf-broker -p wharf-cli
 fi
 broker_bin="$target/release/wharf-broker"
 wharf_bin="$target/release/wharf"

@@ -1,4 +1,5 @@
 //! Test harness: the real `wharf-broker` binary on port 0, and helpers to read its log back.
+//! The `wharf` binary's tests (`client/cli/tests`) include this file by path.
 //!
 //! The broker binary is found, in order, at `$WHARF_BROKER_BIN`, next to the test's own target
 //! directory (`target/debug/wharf-broker`, present once the workspace or `-p wharf-broker` is

@@ -1,4 +1,6 @@
 //! The real `wharf` binary against the real broker.
+// The library's harness (the real broker on a free port), shared rather than copied.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,6 +1,8 @@
 //! `wharf bench` (the real binary) against the real broker: the JSON result accounts for every
 //! record the broker stored, the percentiles are ordered, the chart is a PNG. Speed is never
 //! asserted.
+// The library's harness (the real broker on a free port), shared rather than copied.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;

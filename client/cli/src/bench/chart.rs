@@ -12,7 +12,7 @@ use font8x8::UnicodeFonts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::BenchReport;
+use super::report::{BenchReport, mode_name, value_name};
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 820;
@@ -43,12 +43,12 @@ fn render(report: &BenchReport, path: &Path) -> anyhow::Result<()> {
     draw_text(&root, 20, 10, "wharf bench", &INK, 2);
     let details = format!(
         "{}  {} records x {} B  batch {}  {} partitions  acks {}  {} producer(s)  {} consumer(s)",
-        super::mode_name(c),
+        mode_name(c),
         c.records,
         c.record_bytes,
         c.batch_size,
         c.partitions,
-        super::value_name(c.acks),
+        value_name(c.acks),
         c.producers,
         c.consumers
     );

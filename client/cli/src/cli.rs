@@ -1,4 +1,4 @@
-//! The `wharf` command line, shaped like Kafka's console tools:
+//! The `wharf` commands, shaped like Kafka's console tools:
 //!
 //! ```text
 //! wharf [--url URL | WHARF_URL] [--token T | WHARF_TOKEN] topics create NAME --partitions N [--retention-ms MS]
@@ -25,7 +25,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -34,9 +33,10 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::mpsc;
 use wharf_proto::api::CreateTopic;
 
-use crate::client::{Acks, Client, ClientConfig, FetchOptions};
-use crate::producer::{Producer, ProducerConfig};
-use crate::record::{ConsumerRecord, Record, ValueFormat};
+use wharf_client::{
+    Acks, Client, ClientConfig, ConsumerRecord, FetchOptions, Producer, ProducerConfig, Record,
+    ValueFormat,
+};
 
 /// Command-line client for the Wharf broker.
 #[derive(Debug, Parser)]
@@ -163,36 +163,6 @@ fn parse_acks(s: &str) -> Result<Acks, String> {
         "leader" | "1" => Ok(Acks::Leader),
         "none" | "0" => Ok(Acks::None),
         other => Err(format!("acks must be all, leader or none, not {other:?}")),
-    }
-}
-
-/// Entry point of the `wharf` binary.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wharf: error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("wharf: error: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }
 
