@@ -58,36 +58,43 @@ async fn fetch_past_the_high_watermark_is_416_with_both_bounds_in_details() {
 }
 
 #[tokio::test]
-async fn fetch_queries_that_do_not_parse_are_400_invalid_query() {
-    let app = three_records().await;
-    for query in ["", "offset=abc", "offset=-1", "offset=0&colour=red"] {
-        app.fetch("t", 0, query).await.error(400, "invalid_query");
-    }
-}
-
-#[tokio::test]
-async fn fetch_budgets_out_of_range_get_their_own_codes() {
-    let app = App::with(|c| c.max_wait_ms = 1000).await;
-    app.create_topic("t", 1).await;
+async fn fetch_queries_out_of_range_or_unparsable_get_their_own_400_codes() {
+    let app = App::start().await;
+    app.create_topic("q", 1).await;
     for (query, code) in [
+        ("", "invalid_query"),
+        ("offset=-1", "invalid_query"),
+        ("offset=abc", "invalid_query"),
+        ("offset=18446744073709551616", "invalid_query"),
+        ("offset=0&colour=red", "invalid_query"),
         ("offset=0&max_records=0", "invalid_max_records"),
         ("offset=0&max_records=100001", "invalid_max_records"),
         ("offset=0&max_bytes=0", "invalid_max_bytes"),
         ("offset=0&max_bytes=67108865", "invalid_max_bytes"),
-        ("offset=0&wait_ms=1001", "invalid_wait_ms"),
+        ("offset=0&wait_ms=60001", "invalid_wait_ms"),
+        ("offset=0&wait_ms=-5", "invalid_query"),
         ("offset=0&min_bytes=0", "invalid_min_bytes"),
         ("offset=0&max_bytes=10&min_bytes=11", "invalid_min_bytes"),
         ("offset=0&resolve=inline", "invalid_resolve"),
     ] {
-        app.fetch("t", 0, query).await.error(400, code);
+        app.fetch("q", 0, query).await.error(400, code);
     }
-    app.fetch("t", 0, "offset=0&max_records=100000&wait_ms=0")
+    app.fetch("q", 0, "offset=0&max_records=100000&wait_ms=0")
         .await
         .ok(200);
 }
 
 #[tokio::test]
-async fn unknown_topics_and_partitions_are_404_and_a_non_numeric_partition_400_invalid_path() {
+async fn wait_ms_is_bounded_by_the_configured_max_wait_ms() {
+    let app = App::with(|c| c.max_wait_ms = 1000).await;
+    app.create_topic("q", 1).await;
+    app.fetch("q", 0, "offset=0&wait_ms=1001")
+        .await
+        .error(400, "invalid_wait_ms");
+}
+
+#[tokio::test]
+async fn unknown_topics_and_partitions_are_404_and_unparsable_partitions_400_invalid_path() {
     let app = three_records().await;
     app.fetch("t", 2, "offset=0")
         .await
@@ -95,9 +102,13 @@ async fn unknown_topics_and_partitions_are_404_and_a_non_numeric_partition_400_i
     app.fetch("nope", 0, "offset=0")
         .await
         .error(404, "unknown_topic");
-    app.get("/v1/topics/t/partitions/first/records?offset=0")
+    for partition in ["x", "-1", "4294967296"] {
+        app.get(&format!(
+            "/v1/topics/t/partitions/{partition}/records?offset=0"
+        ))
         .await
         .error(400, "invalid_path");
+    }
 }
 
 #[tokio::test]

@@ -10,25 +10,35 @@ async fn unknown_routes_are_404_unknown_route_as_json() {
     for path in [
         "/",
         "/v2/topics",
-        "/v1/topics/t/partitions",
-        "/v1/nothing/here",
+        "/v1/topic",
+        "/v1/topics/a/b/c/d/e",
+        "/healthz",
     ] {
         app.get(path).await.error(404, "unknown_route");
     }
 }
 
 #[tokio::test]
-async fn wrong_methods_are_405_method_not_allowed_as_json() {
+async fn wrong_methods_are_405_method_not_allowed_as_json_naming_the_path() {
     let app = App::start().await;
     for (method, path) in [
         (Method::PUT, "/v1/topics"),
+        (Method::DELETE, "/v1/topics"),
+        (Method::POST, "/v1/topics/t"),
         (Method::GET, "/v1/topics/t/records"),
+        (Method::POST, "/v1/topics/t/partitions/0/records"),
+        (Method::DELETE, "/v1/topics/t/partitions/0/offsets"),
         (Method::POST, "/health"),
+        (Method::PATCH, "/metrics"),
         (Method::DELETE, "/v1/groups"),
     ] {
-        app.call(method, path, &[], "")
-            .await
-            .error(405, "method_not_allowed");
+        let reply = app.call(method.clone(), path, &[], "").await;
+        reply.error(405, "method_not_allowed");
+        let message = reply.json()["error"]["message"].clone();
+        assert!(
+            message.as_str().unwrap().contains(path),
+            "{method} {path}: {message}"
+        );
     }
 }
 

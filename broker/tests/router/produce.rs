@@ -174,41 +174,65 @@ async fn a_gzip_body_that_inflates_past_max_request_bytes_is_413() {
 }
 
 #[tokio::test]
-async fn gzip_and_zstd_bodies_are_decompressed_and_appended() {
+async fn gzip_and_zstd_bodies_are_read_and_unknown_or_corrupt_encodings_refused() {
     let app = one_topic(1).await;
-    let body = json!({"records": [{"value": {"n": 1}}]}).to_string();
-    let zstd_body = zstd::encode_all(body.as_bytes(), 3).unwrap();
-    for (encoding, bytes) in [("gzip", gzip(body.as_bytes())), ("zstd", zstd_body)] {
-        let reply = app
-            .call(
-                Method::POST,
-                RECORDS,
-                &[("content-encoding", encoding)],
-                bytes,
-            )
-            .await;
-        assert_eq!(reply.ok(200)["results"][0]["partition"], 0, "{encoding}");
-    }
-    let fetched = app.fetch("t", 0, "offset=0").await.ok(200);
-    assert_eq!(fetched["records"][1]["value"], json!({"n": 1}));
-}
-
-#[tokio::test]
-async fn an_unknown_content_encoding_is_415_and_a_corrupt_gzip_body_400_invalid_encoding() {
-    let app = one_topic(1).await;
-    let body = json!({"records": [{"value": 1}]}).to_string();
+    let plain = json!({"records": [{"value": {"enc": true}}]}).to_string();
+    let gzip_headers = [
+        ("content-encoding", "gzip"),
+        ("content-type", "application/json"),
+    ];
+    let reply = app
+        .call(Method::POST, RECORDS, &gzip_headers, gzip(plain.as_bytes()))
+        .await;
+    assert_eq!(reply.ok(200)["results"][0]["offset"], 0);
+    let zstd_body = zstd::encode_all(plain.as_bytes(), 3).unwrap();
+    let reply = app
+        .call(
+            Method::POST,
+            RECORDS,
+            &[("content-encoding", "zstd")],
+            zstd_body,
+        )
+        .await;
+    assert_eq!(reply.ok(200)["results"][0]["offset"], 1);
+    // Topic administration takes compressed bodies too.
     app.call(
         Method::POST,
-        RECORDS,
-        &[("content-encoding", "br")],
-        body.clone(),
+        "/v1/topics",
+        &[("content-encoding", "gzip")],
+        gzip(br#"{"name":"enc2","partitions":1}"#),
     )
     .await
-    .error(415, "unsupported_media_type");
-    app.call(Method::POST, RECORDS, &[("content-encoding", "gzip")], body)
+    .ok(201);
+
+    for encoding in ["br", "deflate", "compress", "gzip, zstd"] {
+        app.call(
+            Method::POST,
+            RECORDS,
+            &[("content-encoding", encoding)],
+            plain.clone(),
+        )
+        .await
+        .error(415, "unsupported_media_type");
+    }
+    for encoding in ["gzip", "zstd"] {
+        app.call(
+            Method::POST,
+            RECORDS,
+            &[("content-encoding", encoding)],
+            "definitely not compressed",
+        )
         .await
         .error(400, "invalid_encoding");
-    assert_eq!(app.high_watermarks("t").await, vec![0]);
+    }
+    let fetched = app.fetch("t", 0, "offset=0").await.ok(200);
+    let stored: Vec<&Value> = fetched["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["value"])
+        .collect();
+    assert_eq!(stored, [&json!({"enc": true}), &json!({"enc": true})]);
 }
 
 #[tokio::test]
@@ -248,9 +272,22 @@ async fn an_unknown_topic_is_404_unless_auto_creation_is_on() {
     app.produce("missing", json!([{"value": 1}]))
         .await
         .error(404, "unknown_topic");
-    let auto = App::with(|c| c.auto_create_topics = true).await;
-    auto.produce("fresh", json!([{"value": 1}])).await.ok(200);
-    assert_eq!(auto.high_watermarks("fresh").await, vec![1]);
+    let auto = App::with(|c| {
+        c.auto_create_topics = true;
+        c.topic_defaults.partitions = 3;
+    })
+    .await;
+    let body = auto
+        .produce("fresh", json!([{"key": "foobar", "value": 1}]))
+        .await
+        .ok(200);
+    // Kafka's murmur2 of "foobar" is -790332482; toPositive(hash) % 3.
+    let kafka_partition = (-790_332_482_i32 & 0x7fff_ffff) as u32 % 3;
+    assert_eq!(body["results"][0]["partition"], kafka_partition);
+    assert_eq!(auto.get("/v1/topics/fresh").await.ok(200)["partitions"], 3);
+    auto.produce("bad%20name", json!([{"value": 1}]))
+        .await
+        .error(400, "invalid_topic_name");
 }
 
 #[tokio::test]
