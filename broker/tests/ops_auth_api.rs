@@ -51,54 +51,6 @@ fn health_ready_and_metrics_answer_and_metrics_carry_the_families() {
     }
 }
 
-#[test]
-fn unknown_routes_are_404_and_wrong_methods_405_both_as_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
-    let api = Api::new(&broker.url);
-    for path in [
-        "/",
-        "/v2/topics",
-        "/v1/topic",
-        "/v1/topics/a/b/c/d/e",
-        "/healthz",
-    ] {
-        let (status, headers, bytes) = Api::send_raw(api.request(reqwest::Method::GET, path));
-        assert!(
-            headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json")
-        );
-        let body: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_error(status, &body, 404, "unknown_route");
-    }
-    for (method, path) in [
-        (reqwest::Method::PUT, "/v1/topics"),
-        (reqwest::Method::DELETE, "/v1/topics"),
-        (reqwest::Method::POST, "/v1/topics/t"),
-        (reqwest::Method::GET, "/v1/topics/t/records"),
-        (reqwest::Method::POST, "/v1/topics/t/partitions/0/records"),
-        (reqwest::Method::DELETE, "/v1/topics/t/partitions/0/offsets"),
-        (reqwest::Method::POST, "/health"),
-        (reqwest::Method::PATCH, "/metrics"),
-    ] {
-        let (status, headers, bytes) = Api::send_raw(api.request(method.clone(), path));
-        assert!(
-            headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json")
-        );
-        let body: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_error(status, &body, 405, "method_not_allowed");
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains(path),
-            "{method} {path}: {body}"
-        );
-    }
-}
-
 /// A concrete path for an OpenAPI template.
 fn fill(template: &str) -> String {
     template
