@@ -46,15 +46,30 @@ async fn fetch_at_the_high_watermark_is_an_empty_200() {
 
 #[tokio::test]
 async fn fetch_past_the_high_watermark_is_416_with_both_bounds_in_details() {
-    let app = three_records().await;
-    let details = app
-        .fetch("t", 0, "offset=4")
+    let app = App::start().await;
+    app.create_topic("range", 2).await;
+    app.produce(
+        "range",
+        json!([{"value": 1, "partition": 1}, {"value": 2, "partition": 1}]),
+    )
+    .await
+    .ok(200);
+    for (partition, offset, hw) in [(1, 3u64, 2u64), (1, u64::MAX, 2), (0, 1, 0)] {
+        let details = app
+            .fetch("range", partition, &format!("offset={offset}"))
+            .await
+            .error(416, "offset_out_of_range");
+        assert_eq!(
+            details,
+            json!({"requested": offset, "log_start_offset": 0, "high_watermark": hw})
+        );
+    }
+    // A long poll far beyond the end is refused at once, not parked.
+    let started = std::time::Instant::now();
+    app.fetch("range", 1, "offset=50&wait_ms=5000")
         .await
         .error(416, "offset_out_of_range");
-    assert_eq!(
-        details,
-        json!({"requested": 4, "log_start_offset": 0, "high_watermark": 3})
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
 
 #[tokio::test]

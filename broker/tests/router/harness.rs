@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, Method, Request, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -164,12 +164,17 @@ impl App {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> Reply {
+        let body = body.into();
         let mut request = Request::builder().method(method).uri(path);
+        // HTTP clients declare the length of a body they hold whole; the broker's body limit
+        // checks the declared length first, so tests see the same path as over a socket.
+        if let Some(len) = body.size_hint().exact().filter(|&len| len > 0) {
+            request = request.header(header::CONTENT_LENGTH, len);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        self.send(request.body(body.into()).expect("valid request"))
-            .await
+        self.send(request.body(body).expect("valid request")).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -3,6 +3,8 @@
 use std::io::Write;
 
 use axum::http::Method;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use wharf_proto::binary;
 
@@ -93,84 +95,202 @@ async fn every_record_refused_is_400_invalid_records_with_each_reason_and_nothin
 }
 
 #[tokio::test]
-async fn some_refused_records_give_207_with_errors_in_place_and_the_rest_appended_in_order() {
-    let app = one_topic(1).await;
-    let reply = app
-        .produce(
-            "t",
-            json!([{"value": "a"}, {"value_b64": "?"}, {"value": "c", "timestamp": 7}]),
-        )
-        .await;
-    let body = reply.ok(207);
-    assert_eq!(
-        record_codes(&body),
-        [None, Some("invalid_base64".to_owned()), None]
-    );
-    let results = body["results"].as_array().unwrap();
-    assert_eq!(results[0]["offset"], 0);
-    assert_eq!(results[2]["offset"], 1);
-    assert_eq!(results[2]["timestamp"], 7);
-    assert!(results[1].get("offset").is_none(), "{body}");
-    assert_eq!(results[1]["error"]["retriable"], false);
-    assert_eq!(app.high_watermarks("t").await, vec![2]);
-}
-
-#[tokio::test]
-async fn a_record_above_max_record_bytes_is_refused_alone_with_its_size_in_details() {
+async fn some_refused_records_give_207_with_errors_in_place_and_all_refused_give_400() {
     let app = App::start().await;
     app.post(
         "/v1/topics",
-        &json!({"name": "t", "partitions": 1, "max_record_bytes": 100}),
+        &json!({"name": "mixed", "partitions": 2, "max_record_bytes": 1024}),
     )
     .await
     .ok(201);
+    let body = app
+        .produce(
+            "mixed",
+            json!([
+                {"value": "ok-0", "partition": 0},
+                {"value_b64": "not base64!"},
+                {"value": "ok-2", "partition": 0},
+                {"value": "x", "partition": 2},
+                {"value": "x".repeat(2000)},
+                {"key": "a", "key_b64": "YQ==", "value": 1},
+                {"value": 1, "value_b64": "AA=="},
+                {"key": "no value"},
+                {"value": 1, "timestamp": -1},
+                {"value": 1, "timestamp": 253_402_300_800_000i64},
+                {"value": 1, "headers": {"": "x"}},
+                {"value": 1, "colour": "red"},
+                {"value": "ok-12", "partition": 0},
+            ]),
+        )
+        .await
+        .ok(207);
+    let codes = record_codes(&body);
+    assert_eq!(
+        codes,
+        [
+            None,
+            Some("invalid_base64"),
+            None,
+            Some("unknown_partition"),
+            Some("record_too_large"),
+            Some("ambiguous_key"),
+            Some("ambiguous_value"),
+            Some("missing_value"),
+            Some("invalid_timestamp"),
+            Some("invalid_timestamp"),
+            Some("invalid_header"),
+            Some("invalid_record"),
+            None,
+        ]
+        .map(|c| c.map(str::to_owned))
+    );
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[4]["error"]["details"]["limit_bytes"], 1024);
+    assert_eq!(results[4]["error"]["details"]["record_bytes"], 2002);
+    for (r, code) in results.iter().zip(&codes) {
+        if code.is_some() {
+            assert!(
+                r.get("offset").is_none(),
+                "refused record has an offset: {r}"
+            );
+            assert!(r["error"]["message"].is_string(), "{r}");
+            assert_eq!(r["error"]["retriable"], false, "{r}");
+        }
+    }
+    assert_eq!(results[0]["offset"], 0);
+    assert_eq!(results[2]["offset"], 1);
+    assert_eq!(results[12]["offset"], 2);
+    let fetched = app.fetch("mixed", 0, "offset=0").await.ok(200);
+    let stored: Vec<&Value> = fetched["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["value"])
+        .collect();
+    assert_eq!(stored, [&json!("ok-0"), &json!("ok-2"), &json!("ok-12")]);
+    assert_eq!(app.high_watermarks("mixed").await, vec![3, 0]);
+
     let reply = app
-        .produce("t", json!([{"value": "x".repeat(200)}, {"value": "small"}]))
+        .produce(
+            "mixed",
+            json!([{"value_b64": "%%%"}, {"value": "y".repeat(1025)}]),
+        )
         .await;
-    let body = reply.ok(207);
-    let refused = &body["results"][0]["error"];
-    assert_eq!(refused["code"], "record_too_large", "{body}");
-    assert_eq!(refused["details"]["limit_bytes"], 100);
-    assert_eq!(refused["details"]["record_bytes"], 202);
-    assert_eq!(body["results"][1]["offset"], 0);
+    reply.error(400, "invalid_records");
+    assert_eq!(
+        record_codes(&reply.json()),
+        [Some("invalid_base64"), Some("record_too_large")].map(|c| c.map(str::to_owned))
+    );
+    app.produce("mixed", json!([]))
+        .await
+        .error(400, "empty_batch");
+    for body in [
+        json!({"records": [], "extra": 1}),
+        json!([{"value": 1}]),
+        // Positional forms (serde's array form of a struct) are refused, not read by order.
+        json!([[{"value": 1}]]),
+    ] {
+        app.post("/v1/topics/mixed/records", &body)
+            .await
+            .error(400, "invalid_json");
+    }
+    let reply = app
+        .produce("mixed", json!([["k", null, 1, null, null, 0]]))
+        .await;
+    reply.error(400, "invalid_records");
+    assert_eq!(
+        record_codes(&reply.json()),
+        [Some("invalid_record".to_owned())]
+    );
+    assert_eq!(
+        app.high_watermarks("mixed").await,
+        vec![3, 0],
+        "refused requests append nothing"
+    );
+    app.produce("nope", json!([{"value": 1}]))
+        .await
+        .error(404, "unknown_topic");
 }
 
 #[tokio::test]
-async fn a_body_above_max_request_bytes_is_413_with_the_limit() {
-    let app = App::with(|c| c.max_request_bytes = 1024).await;
+async fn the_per_record_limit_counts_key_value_and_headers_and_refuses_only_the_large_record() {
+    let app = App::start().await;
+    app.post(
+        "/v1/topics",
+        &json!({"name": "rec", "partitions": 1, "max_record_bytes": 1024}),
+    )
+    .await
+    .ok(201);
+    let body = app
+        .produce(
+            "rec",
+            json!([
+                {"value_b64": B64.encode([7u8; 1024])},
+                {"value_b64": B64.encode([7u8; 1020]), "key": "12345"},
+                {"value_b64": B64.encode([7u8; 1000]), "headers": {"h": "x".repeat(30)}},
+                {"value": "small"},
+            ]),
+        )
+        .await
+        .ok(207);
+    assert!(
+        body["results"][0].get("error").is_none(),
+        "exactly the limit fits: {body}"
+    );
+    for i in [1, 2] {
+        let error = &body["results"][i]["error"];
+        assert_eq!(error["code"], "record_too_large", "{body}");
+        assert_eq!(error["details"]["limit_bytes"], 1024);
+    }
+    assert_eq!(body["results"][1]["error"]["details"]["record_bytes"], 1025);
+    assert_eq!(body["results"][3]["offset"], 1);
+}
+
+/// A produce body of exactly `total_bytes`: one record whose value is a run of `a`.
+fn records_body(total_bytes: usize) -> Vec<u8> {
+    let prefix = br#"{"records":[{"value":""#;
+    let suffix = br#""}]}"#;
+    let mut body = prefix.to_vec();
+    body.resize(total_bytes - suffix.len(), b'a');
+    body.extend_from_slice(suffix);
+    body
+}
+
+#[tokio::test]
+async fn the_configured_body_limit_applies_to_plain_and_decompressed_bodies() {
+    let app = App::with(|c| c.max_request_bytes = 65536).await;
     app.create_topic("t", 1).await;
     let details = app
-        .produce("t", json!([{"value": "x".repeat(2000)}]))
+        .call(Method::POST, RECORDS, &[], records_body(65537))
         .await
         .error(413, "payload_too_large");
-    assert_eq!(details["limit_bytes"], 1024);
-    assert_eq!(app.high_watermarks("t").await, vec![0]);
+    assert_eq!(details["limit_bytes"], 65536);
+    // Small on the wire, too big once inflated: still 413, and nothing is written.
+    let inflated = records_body(1_000_000);
+    for (encoding, packed) in [
+        ("gzip", gzip(&inflated)),
+        ("zstd", zstd::encode_all(&inflated[..], 3).unwrap()),
+    ] {
+        assert!(packed.len() < 65536);
+        app.call(
+            Method::POST,
+            RECORDS,
+            &[("content-encoding", encoding)],
+            packed,
+        )
+        .await
+        .error(413, "payload_too_large");
+    }
+    app.call(Method::POST, RECORDS, &[], records_body(60_000))
+        .await
+        .ok(200);
+    assert_eq!(app.high_watermarks("t").await, vec![1]);
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
-}
-
-#[tokio::test]
-async fn a_gzip_body_that_inflates_past_max_request_bytes_is_413() {
-    let app = App::with(|c| c.max_request_bytes = 1024).await;
-    app.create_topic("t", 1).await;
-    let body = json!({"records": [{"value": "x".repeat(10_000)}]}).to_string();
-    let compressed = gzip(body.as_bytes());
-    assert!(
-        compressed.len() < 1024,
-        "the compressed body fits the limit"
-    );
-    app.call(
-        Method::POST,
-        RECORDS,
-        &[("content-encoding", "gzip")],
-        compressed,
-    )
-    .await
-    .error(413, "payload_too_large");
 }
 
 #[tokio::test]
