@@ -65,28 +65,6 @@ fn fetch_pages_by_records_and_bytes_and_reports_the_bounds() {
 }
 
 #[test]
-fn offset_beyond_the_high_watermark_is_416_with_both_bounds() {
-    let (_dir, _broker, api) = started("range", 2);
-    api.produce(
-        "range",
-        json!([{"value": 1, "partition": 1}, {"value": 2, "partition": 1}]),
-    );
-    for (partition, offset, hw) in [(1, 3u64, 2u64), (1, u64::MAX, 2), (0, 1, 0)] {
-        let (status, body) = api.fetch("range", partition, &format!("offset={offset}"));
-        assert_error(status, &body, 416, "offset_out_of_range");
-        let details = &body["error"]["details"];
-        assert_eq!(details["requested"], offset);
-        assert_eq!(details["log_start_offset"], 0);
-        assert_eq!(details["high_watermark"], hw);
-    }
-    // A long poll far beyond the end is refused at once, not parked.
-    let started = Instant::now();
-    let (status, body) = api.fetch("range", 1, "offset=50&wait_ms=5000");
-    assert_error(status, &body, 416, "offset_out_of_range");
-    assert!(started.elapsed() < Duration::from_secs(4));
-}
-
-#[test]
 fn long_poll_returns_as_soon_as_data_arrives() {
     let (_dir, broker, api) = started("poll", 2);
     let rx = fetch_in_background(
