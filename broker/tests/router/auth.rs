@@ -1,149 +1,187 @@
 //! Bearer tokens: 401 without a known token, 403 without the right, listings filtered.
 
 use axum::http::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use wharf_broker::config::Action;
 
 use crate::harness::{App, token};
 
-const ADMIN: &str = "admin-secret";
-const ORDERS: &str = "orders-secret";
+const ADMIN: &str = "admin-token-0001";
+const PRODUCER: &str = "orders-producer-1";
+const READER: &str = "orders-reader-001";
 
-/// An admin token on everything; a token that may produce and consume `orders.*` only.
+/// An admin token on everything, a producer and a reader of `orders.*`.
 async fn tenants() -> App {
-    let app = App::with_tokens(vec![
+    App::with_tokens(vec![
         token(
             ADMIN,
             &[("*", &[Action::Admin, Action::Produce, Action::Consume])],
         ),
-        token(ORDERS, &[("orders.*", &[Action::Produce, Action::Consume])]),
+        token(PRODUCER, &[("orders.*", &[Action::Produce])]),
+        token(READER, &[("orders.*", &[Action::Consume])]),
     ])
-    .await;
-    for name in ["orders.created", "payments.settled"] {
-        app.call(
-            Method::POST,
-            "/v1/topics",
-            &[("authorization", &format!("Bearer {ADMIN}"))],
-            json!({"name": name, "partitions": 1}).to_string(),
-        )
+    .await
+}
+
+async fn create_as_admin(app: &App, name: &str) {
+    let body = json!({"name": name, "partitions": 1});
+    app.call_as(Some(ADMIN), Method::POST, "/v1/topics", Some(&body))
         .await
         .ok(201);
-    }
-    app
 }
 
-fn bearer(secret: &str) -> String {
-    format!("Bearer {secret}")
-}
-
-#[tokio::test]
-async fn missing_wrong_or_non_bearer_credentials_are_401_unauthorized() {
-    let app = tenants().await;
-    let path = "/v1/topics/orders.created/records";
-    let body = json!({"records": [{"value": 1}]}).to_string();
-    let wrong = bearer("not-a-token");
-    let basic = format!("Basic {ORDERS}");
-    for headers in [
-        vec![],
-        vec![("authorization", wrong.as_str())],
-        vec![("authorization", basic.as_str())],
-    ] {
-        app.call(Method::POST, path, &headers, body.clone())
-            .await
-            .error(401, "unauthorized");
-    }
-    app.get("/v1/topics").await.error(401, "unauthorized");
+/// Names of the topics `token` sees in `GET /v1/topics`.
+async fn listed_topics(app: &App, token: &str) -> Vec<String> {
+    let listed = app
+        .call_as(Some(token), Method::GET, "/v1/topics", None)
+        .await
+        .ok(200);
+    listed["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
-async fn a_token_without_the_right_is_403_forbidden_and_with_it_succeeds() {
+async fn every_topic_route_is_401_without_a_known_bearer_token() {
     let app = tenants().await;
-    let orders = bearer(ORDERS);
-    let auth = [("authorization", orders.as_str())];
-    let body = json!({"records": [{"value": 1}]}).to_string();
-    app.call(
-        Method::POST,
-        "/v1/topics/orders.created/records",
-        &auth,
-        body.clone(),
-    )
-    .await
-    .ok(200);
-    app.call(
-        Method::POST,
-        "/v1/topics/payments.settled/records",
-        &auth,
-        body,
-    )
-    .await
-    .error(403, "forbidden");
+    let create = json!({"name": "orders.created", "partitions": 1});
+    let records = json!({"records": [{"value": 1}]});
+    let grow = json!({"partitions": 2});
+    let calls: [(Method, &str, Option<&Value>); 8] = [
+        (Method::POST, "/v1/topics", Some(&create)),
+        (Method::GET, "/v1/topics", None),
+        (Method::GET, "/v1/topics/orders.created", None),
+        (Method::PATCH, "/v1/topics/orders.created", Some(&grow)),
+        (Method::DELETE, "/v1/topics/orders.created", None),
+        (
+            Method::POST,
+            "/v1/topics/orders.created/records",
+            Some(&records),
+        ),
+        (
+            Method::GET,
+            "/v1/topics/orders.created/partitions/0/records?offset=0",
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/topics/orders.created/partitions/0/offsets?at=latest",
+            None,
+        ),
+    ];
+    for token in [None, Some("not-a-known-token")] {
+        for (method, path, body) in &calls {
+            app.call_as(token, method.clone(), path, *body)
+                .await
+                .error(401, "unauthorized");
+        }
+    }
     app.call(
         Method::GET,
-        "/v1/topics/payments.settled/partitions/0/records?offset=0",
-        &auth,
+        "/v1/topics",
+        &[("authorization", "Basic YWRtaW4tdG9rZW4tMDAwMTo=")],
         "",
     )
     .await
-    .error(403, "forbidden");
-    // Creating topics needs `admin`, even inside the token's own pattern.
-    app.call(
-        Method::POST,
-        "/v1/topics",
-        &auth,
-        json!({"name": "orders.other", "partitions": 1}).to_string(),
-    )
-    .await
-    .error(403, "forbidden");
-    app.call(Method::DELETE, "/v1/topics/orders.created", &auth, "")
-        .await
-        .error(403, "forbidden");
+    .error(401, "unauthorized");
 }
 
 #[tokio::test]
-async fn topic_listings_show_only_topics_the_token_has_a_right_on() {
+async fn rights_are_checked_per_action_and_topic_pattern_403_forbidden_otherwise() {
     let app = tenants().await;
-    let names = |token: &'static str| {
+    let as_ = |token: &'static str, method: Method, path: &'static str, body: Option<Value>| {
         let app = &app;
-        async move {
-            let header = bearer(token);
-            let listed = app
-                .call(Method::GET, "/v1/topics", &[("authorization", &header)], "")
-                .await
-                .ok(200);
-            listed["topics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["name"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
+        async move { app.call_as(Some(token), method, path, body.as_ref()).await }
     };
-    assert_eq!(names(ORDERS).await, ["orders.created"]);
-    let mut all = names(ADMIN).await;
-    all.sort();
-    assert_eq!(all, ["orders.created", "payments.settled"]);
+    let records = |v: &str| Some(json!({"records": [{"value": v}]}));
+
+    // Admin actions need the admin right.
+    let create = json!({"name": "orders.created", "partitions": 1});
+    as_(PRODUCER, Method::POST, "/v1/topics", Some(create))
+        .await
+        .error(403, "forbidden");
+    create_as_admin(&app, "orders.created").await;
+    create_as_admin(&app, "payments.settled").await;
+    let grow = Some(json!({"partitions": 2}));
+    as_(
+        PRODUCER,
+        Method::PATCH,
+        "/v1/topics/orders.created",
+        grow.clone(),
+    )
+    .await
+    .error(403, "forbidden");
+    as_(READER, Method::DELETE, "/v1/topics/orders.created", None)
+        .await
+        .error(403, "forbidden");
+
+    // Produce and consume rights, by topic pattern.
+    let path = "/v1/topics/orders.created/records";
+    as_(PRODUCER, Method::POST, path, records("o1"))
+        .await
+        .ok(200);
+    as_(READER, Method::POST, path, records("o2"))
+        .await
+        .error(403, "forbidden");
+    let payments = "/v1/topics/payments.settled/records";
+    as_(PRODUCER, Method::POST, payments, records("p1"))
+        .await
+        .error(403, "forbidden");
+    let fetch = "/v1/topics/orders.created/partitions/0/records?offset=0";
+    as_(PRODUCER, Method::GET, fetch, None)
+        .await
+        .error(403, "forbidden");
+    let fetched = as_(READER, Method::GET, fetch, None).await.ok(200);
+    assert_eq!(fetched["records"][0]["value"], "o1");
+    let latest = "/v1/topics/orders.created/partitions/0/offsets?at=latest";
+    assert_eq!(
+        as_(READER, Method::GET, latest, None).await.ok(200)["offset"],
+        1
+    );
+    let other = "/v1/topics/payments.settled/partitions/0/records?offset=0";
+    as_(READER, Method::GET, other, None)
+        .await
+        .error(403, "forbidden");
+    as_(READER, Method::GET, "/v1/topics/payments.settled", None)
+        .await
+        .error(403, "forbidden");
+
+    // Listings show only what a token may touch.
+    assert_eq!(listed_topics(&app, READER).await, ["orders.created"]);
+    assert_eq!(
+        listed_topics(&app, ADMIN).await,
+        ["orders.created", "payments.settled"]
+    );
+    as_(ADMIN, Method::PATCH, "/v1/topics/orders.created", grow)
+        .await
+        .ok(200);
+    let deleted = as_(ADMIN, Method::DELETE, "/v1/topics/payments.settled", None).await;
+    assert_eq!(deleted.status, 204);
 }
 
 #[tokio::test]
 async fn group_listings_show_only_groups_on_topics_the_token_may_consume() {
     let app = tenants().await;
-    let admin = bearer(ADMIN);
     for (group, topic) in [
         ("g-orders", "orders.created"),
         ("g-payments", "payments.settled"),
     ] {
-        app.call(
+        create_as_admin(&app, topic).await;
+        let join = json!({"topic": topic});
+        app.call_as(
+            Some(ADMIN),
             Method::POST,
             &format!("/v1/groups/{group}/members"),
-            &[("authorization", &admin)],
-            json!({"topic": topic}).to_string(),
+            Some(&join),
         )
         .await
         .ok(200);
     }
-    let orders = bearer(ORDERS);
     let listed = app
-        .call(Method::GET, "/v1/groups", &[("authorization", &orders)], "")
+        .call_as(Some(READER), Method::GET, "/v1/groups", None)
         .await
         .ok(200);
     let groups: Vec<&str> = listed["groups"]
@@ -153,14 +191,9 @@ async fn group_listings_show_only_groups_on_topics_the_token_may_consume() {
         .map(|g| g["group"].as_str().unwrap())
         .collect();
     assert_eq!(groups, ["g-orders"]);
-    app.call(
-        Method::GET,
-        "/v1/groups/g-payments",
-        &[("authorization", &orders)],
-        "",
-    )
-    .await
-    .error(403, "forbidden");
+    app.call_as(Some(READER), Method::GET, "/v1/groups/g-payments", None)
+        .await
+        .error(403, "forbidden");
 }
 
 #[tokio::test]

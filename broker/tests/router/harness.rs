@@ -177,6 +177,24 @@ impl App {
         self.send(request.body(body).expect("valid request")).await
     }
 
+    /// Sends `method path` as the holder of `token` (none: no Authorization header), with a
+    /// JSON body if given.
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
+        }
+        let body = body.map_or_else(String::new, Value::to_string);
+        self.call(method, path, &headers, body).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path, &[], Body::empty()).await
     }
