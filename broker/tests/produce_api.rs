@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::bodies::records_body;
 use common::{Api, BrokerProcess, assert_error};
 use serde_json::{Value, json};
 
@@ -362,15 +363,6 @@ fn idempotency_keys_expire_after_the_configured_window() {
     let (status, replayed, body) = post_with_key(&api, "window", "k", &batch);
     assert_eq!((status, replayed.as_str()), (200, ""), "{body}");
     assert_eq!(body["results"][0]["offset"], 1);
-}
-
-fn records_body(total_bytes: usize) -> Vec<u8> {
-    let prefix = br#"{"records":[{"value":""#;
-    let suffix = br#""}]}"#;
-    let mut body = prefix.to_vec();
-    body.resize(total_bytes - suffix.len(), b'a');
-    body.extend_from_slice(suffix);
-    body
 }
 
 #[test]

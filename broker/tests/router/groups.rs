@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::App;
+use crate::harness::{App, values};
 
 /// Topic `t` (one partition, records `a`, `b`, `c`) and a member of group `g` that owns it.
 async fn joined() -> (App, Value) {
@@ -39,13 +39,7 @@ async fn a_member_joins_polls_commits_and_the_group_shows_the_committed_offset()
         .post("/v1/groups/g/members/m1/poll", &json!({"max_records": 2}))
         .await
         .ok(200);
-    let values: Vec<&Value> = polled["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["value"])
-        .collect();
-    assert_eq!(values, [&json!("a"), &json!("b")]);
+    assert_eq!(values(&polled), [json!("a"), json!("b")]);
     assert_eq!(polled["records"][0]["epoch"], assignment["epoch"]);
 
     let committed = app

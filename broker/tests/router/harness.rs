@@ -256,3 +256,13 @@ impl App {
             .collect()
     }
 }
+
+/// The `value` of every record in a fetch or poll answer, in order.
+pub fn values(answer: &Value) -> Vec<Value> {
+    answer["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no records: {answer}"))
+        .iter()
+        .map(|r| r["value"].clone())
+        .collect()
+}

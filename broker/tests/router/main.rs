@@ -3,6 +3,8 @@
 //! README's "HTTP API v1". Process-level behaviour (kill -9, shutdown, restarts, ports) stays in
 //! the other test files.
 
+#[path = "../common/bodies.rs"]
+mod bodies;
 mod harness;
 
 mod auth;

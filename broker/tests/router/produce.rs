@@ -8,7 +8,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use wharf_proto::binary;
 
-use crate::harness::App;
+use crate::bodies::records_body;
+use crate::harness::{App, values};
 
 const RECORDS: &str = "/v1/topics/t/records";
 
@@ -161,13 +162,8 @@ async fn some_refused_records_give_207_with_errors_in_place_and_all_refused_give
     assert_eq!(results[2]["offset"], 1);
     assert_eq!(results[12]["offset"], 2);
     let fetched = app.fetch("mixed", 0, "offset=0").await.ok(200);
-    let stored: Vec<&Value> = fetched["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["value"])
-        .collect();
-    assert_eq!(stored, [&json!("ok-0"), &json!("ok-2"), &json!("ok-12")]);
+    let stored = values(&fetched);
+    assert_eq!(stored, [json!("ok-0"), json!("ok-2"), json!("ok-12")]);
     assert_eq!(app.high_watermarks("mixed").await, vec![3, 0]);
 
     let reply = app
@@ -244,16 +240,6 @@ async fn the_per_record_limit_counts_key_value_and_headers_and_refuses_only_the_
     }
     assert_eq!(body["results"][1]["error"]["details"]["record_bytes"], 1025);
     assert_eq!(body["results"][3]["offset"], 1);
-}
-
-/// A produce body of exactly `total_bytes`: one record whose value is a run of `a`.
-fn records_body(total_bytes: usize) -> Vec<u8> {
-    let prefix = br#"{"records":[{"value":""#;
-    let suffix = br#""}]}"#;
-    let mut body = prefix.to_vec();
-    body.resize(total_bytes - suffix.len(), b'a');
-    body.extend_from_slice(suffix);
-    body
 }
 
 #[tokio::test]
@@ -346,13 +332,8 @@ async fn gzip_and_zstd_bodies_are_read_and_unknown_or_corrupt_encodings_refused(
         .error(400, "invalid_encoding");
     }
     let fetched = app.fetch("t", 0, "offset=0").await.ok(200);
-    let stored: Vec<&Value> = fetched["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["value"])
-        .collect();
-    assert_eq!(stored, [&json!({"enc": true}), &json!({"enc": true})]);
+    let stored = values(&fetched);
+    assert_eq!(stored, [json!({"enc": true}), json!({"enc": true})]);
 }
 
 #[tokio::test]
