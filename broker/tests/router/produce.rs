@@ -547,24 +547,41 @@ async fn results_runs_in_accept_gets_kind_4_and_q_0_refuses_binary() {
 }
 
 #[tokio::test]
-async fn a_damaged_binary_body_is_400_invalid_batch_and_appends_nothing() {
+async fn a_damaged_binary_body_is_refused_whole_and_appends_nothing() {
     let app = one_topic(1).await;
-    let whole = binary_request(&two_binary_records());
-    let mut trailing = whole.clone();
-    trailing.push(0);
-    let mut bad_magic = whole.clone();
-    bad_magic[0] = b'X';
-    for body in [whole[..whole.len() - 1].to_vec(), trailing, bad_magic] {
-        app.call(
-            Method::POST,
-            RECORDS,
-            &[("content-type", binary::CONTENT_TYPE)],
-            body,
-        )
-        .await
-        .error(400, "invalid_batch");
+    app.produce("t", json!([{"value": 1}])).await.ok(200);
+    let send = |body: Vec<u8>, accept: &'static str| {
+        let app = &app;
+        async move {
+            let headers = [("content-type", binary::CONTENT_TYPE), ("accept", accept)];
+            app.call(Method::POST, RECORDS, &headers, body).await
+        }
+    };
+    let full = binary_request(&two_binary_records());
+    for cut in [1, 3, 4, full.len() / 2, full.len() - 1] {
+        // Errors are JSON whatever the Accept header says (`error` checks the Content-Type).
+        send(full[..cut].to_vec(), binary::CONTENT_TYPE)
+            .await
+            .error(400, "invalid_batch");
     }
-    assert_eq!(app.high_watermarks("t").await, vec![0]);
+    let mut trailing = full.clone();
+    trailing.push(0);
+    let mut bad_magic = full.clone();
+    bad_magic[0] = b'X';
+    // A JSON body sent as binary is not silently read as JSON.
+    let json_as_binary = br#"{"records":[]}"#.to_vec();
+    for body in [trailing, bad_magic, json_as_binary] {
+        send(body, "*/*").await.error(400, "invalid_batch");
+    }
+    assert_eq!(
+        app.high_watermarks("t").await,
+        vec![1],
+        "the high watermark moved"
+    );
+    // An empty binary batch is the same error as an empty JSON one.
+    send(binary_request(&[]), "*/*")
+        .await
+        .error(400, "empty_batch");
 }
 
 #[tokio::test]
