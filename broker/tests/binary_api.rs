@@ -164,52 +164,6 @@ fn json_produce_is_read_back_identically_as_binary() {
 }
 
 #[test]
-fn a_damaged_binary_body_is_refused_whole_and_appends_nothing() {
-    let (_dir, _broker, api) = started("damaged", 1);
-    let (status, body) = api.produce("damaged", json!([{"value": 1}]));
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(api.bounds("damaged"), [(0, 1)]);
-
-    let full = binary_body(&sample_records());
-    for cut in [1, 3, 4, full.len() / 2, full.len() - 1] {
-        let (status, content_type, body) =
-            produce_binary(&api, "damaged", full[..cut].to_vec(), Some(CONTENT_TYPE));
-        // Errors are JSON whatever the Accept header says.
-        assert_eq!(content_type, "application/json");
-        let body: Value = serde_json::from_slice(&body).unwrap();
-        assert_error(status, &body, 400, "invalid_batch");
-    }
-    let mut trailing = full.clone();
-    trailing.push(0);
-    let (status, _, body) = produce_binary(&api, "damaged", trailing, None);
-    assert_error(
-        status,
-        &serde_json::from_slice(&body).unwrap(),
-        400,
-        "invalid_batch",
-    );
-    // A JSON body sent as binary is not silently read as JSON.
-    let (status, _, body) = produce_binary(&api, "damaged", br#"{"records":[]}"#.to_vec(), None);
-    assert_error(
-        status,
-        &serde_json::from_slice(&body).unwrap(),
-        400,
-        "invalid_batch",
-    );
-
-    assert_eq!(api.bounds("damaged"), [(0, 1)], "the high watermark moved");
-
-    // An empty binary batch is the same error as an empty JSON one.
-    let (status, _, body) = produce_binary(&api, "damaged", binary_body(&[]), None);
-    assert_error(
-        status,
-        &serde_json::from_slice(&body).unwrap(),
-        400,
-        "empty_batch",
-    );
-}
-
-#[test]
 fn accept_chooses_the_answer_encoding() {
     let (_dir, _broker, api) = started("accept", 1);
     // Binary in, binary out.

@@ -2,11 +2,11 @@
 //! value/key encodings, per-record results and errors, acks, idempotency, limits, encodings.
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::bodies::records_body;
 use common::{Api, BrokerProcess, assert_error};
 use serde_json::{Value, json};
 
@@ -191,108 +191,6 @@ fn json_and_base64_values_keys_headers_and_timestamps_round_trip_in_order() {
 }
 
 #[test]
-fn some_refused_records_give_207_with_errors_in_place_and_all_refused_give_400() {
-    let (_dir, _broker, api) = started();
-    api.create_topic_with(&json!({"name": "mixed", "partitions": 2, "max_record_bytes": 1024}));
-    let (status, body) = api.produce(
-        "mixed",
-        json!([
-            {"value": "ok-0", "partition": 0},
-            {"value_b64": "not base64!"},
-            {"value": "ok-2", "partition": 0},
-            {"value": "x", "partition": 2},
-            {"value": "x".repeat(2000)},
-            {"key": "a", "key_b64": "YQ==", "value": 1},
-            {"value": 1, "value_b64": "AA=="},
-            {"key": "no value"},
-            {"value": 1, "timestamp": -1},
-            {"value": 1, "timestamp": 253_402_300_800_000i64},
-            {"value": 1, "headers": {"": "x"}},
-            {"value": 1, "colour": "red"},
-            {"value": "ok-12", "partition": 0},
-        ]),
-    );
-    assert_eq!(status, 207, "{body}");
-    let results = body["results"].as_array().unwrap();
-    assert_eq!(results.len(), 13);
-    let codes: Vec<Option<&str>> = results
-        .iter()
-        .map(|r| r["error"]["code"].as_str())
-        .collect();
-    assert_eq!(
-        codes,
-        [
-            None,
-            Some("invalid_base64"),
-            None,
-            Some("unknown_partition"),
-            Some("record_too_large"),
-            Some("ambiguous_key"),
-            Some("ambiguous_value"),
-            Some("missing_value"),
-            Some("invalid_timestamp"),
-            Some("invalid_timestamp"),
-            Some("invalid_header"),
-            Some("invalid_record"),
-            None,
-        ]
-    );
-    assert_eq!(results[4]["error"]["details"]["limit_bytes"], 1024);
-    assert_eq!(results[4]["error"]["details"]["record_bytes"], 2002);
-    for (i, r) in results.iter().enumerate() {
-        if codes[i].is_some() {
-            assert!(
-                r.get("offset").is_none(),
-                "refused record has no offset: {r}"
-            );
-            assert!(r["error"]["message"].is_string());
-        }
-    }
-    assert_eq!(results[0]["offset"], 0);
-    assert_eq!(results[2]["offset"], 1);
-    assert_eq!(results[12]["offset"], 2);
-    let stored: Vec<Value> = api
-        .fetch_all("mixed", 0)
-        .iter()
-        .map(|r| r["value"].clone())
-        .collect();
-    assert_eq!(stored, [json!("ok-0"), json!("ok-2"), json!("ok-12")]);
-    assert_eq!(api.bounds("mixed")[1], (0, 0));
-
-    let (status, body) = api.produce(
-        "mixed",
-        json!([{"value_b64": "%%%"}, {"value": "y".repeat(1025)}]),
-    );
-    assert_error(status, &body, 400, "invalid_records");
-    assert_eq!(body["results"][0]["error"]["code"], "invalid_base64");
-    assert_eq!(body["results"][1]["error"]["code"], "record_too_large");
-
-    let (status, body) = api.produce("mixed", json!([]));
-    assert_error(status, &body, 400, "empty_batch");
-    let (status, body) = api.post(
-        "/v1/topics/mixed/records",
-        &json!({"records": [], "extra": 1}),
-    );
-    assert_error(status, &body, 400, "invalid_json");
-    let (status, body) = api.post("/v1/topics/mixed/records", &json!([{"value": 1}]));
-    assert_error(status, &body, 400, "invalid_json");
-    // Positional forms (serde's array form of a struct) are refused, not read by field order.
-    let (status, body) = api.post("/v1/topics/mixed/records", &json!([[{"value": 1}]]));
-    assert_error(status, &body, 400, "invalid_json");
-    let (status, body) = api.produce("mixed", json!([["k", null, 1, null, null, 0]]));
-    assert_error(status, &body, 400, "invalid_records");
-    assert_eq!(body["results"][0]["error"]["code"], "invalid_record");
-    assert_eq!(
-        api.bounds("mixed"),
-        vec![(0, 3), (0, 0)],
-        "refused requests append nothing"
-    );
-
-    let (status, body) = api.produce("nope", json!([{"value": 1}]));
-    assert_error(status, &body, 404, "unknown_topic");
-}
-
-#[test]
 fn acks_all_leader_and_none_answer_200_200_and_202() {
     let (_dir, _broker, api) = started();
     api.create_topic("acks", 1);
@@ -467,15 +365,6 @@ fn idempotency_keys_expire_after_the_configured_window() {
     assert_eq!(body["results"][0]["offset"], 1);
 }
 
-fn records_body(total_bytes: usize) -> Vec<u8> {
-    let prefix = br#"{"records":[{"value":""#;
-    let suffix = br#""}]}"#;
-    let mut body = prefix.to_vec();
-    body.resize(total_bytes - suffix.len(), b'a');
-    body.extend_from_slice(suffix);
-    body
-}
-
 #[test]
 fn request_bodies_over_the_default_8_mib_limit_are_413() {
     let (_dir, _broker, api) = started();
@@ -489,153 +378,6 @@ fn request_bodies_over_the_default_8_mib_limit_are_413() {
     let (status, body) = api.post_raw("/v1/topics/big/records", records_body(limit), &[]);
     assert_eq!(status, 200, "exactly the limit is fine: {body}");
     assert_eq!(api.bounds("big"), vec![(0, 1)]);
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-#[test]
-fn configured_body_limit_applies_to_plain_and_decompressed_bodies() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", "65536")]);
-    let api = Api::new(&broker.url);
-    api.create_topic("lim", 1);
-    let (status, body) = api.post_raw("/v1/topics/lim/records", records_body(65537), &[]);
-    assert_error(status, &body, 413, "payload_too_large");
-    assert_eq!(body["error"]["details"]["limit_bytes"], 65536);
-    // Small on the wire, too big once inflated: still 413, and nothing is written.
-    for (encoding, packed) in [
-        ("gzip", gzip(&records_body(1_000_000))),
-        (
-            "zstd",
-            zstd::encode_all(&records_body(1_000_000)[..], 3).unwrap(),
-        ),
-    ] {
-        assert!(packed.len() < 65536);
-        let (status, body) = api.post_raw(
-            "/v1/topics/lim/records",
-            packed,
-            &[("content-encoding", encoding)],
-        );
-        assert_error(status, &body, 413, "payload_too_large");
-    }
-    let (status, body) = api.post_raw("/v1/topics/lim/records", records_body(60_000), &[]);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(api.bounds("lim"), vec![(0, 1)]);
-}
-
-#[test]
-fn per_record_limit_refuses_only_the_large_record() {
-    let (_dir, _broker, api) = started();
-    api.create_topic_with(&json!({"name": "rec", "partitions": 1, "max_record_bytes": 1024}));
-    // key + value + header bytes are counted.
-    let (status, body) = api.produce(
-        "rec",
-        json!([
-            {"value_b64": B64.encode([7u8; 1024])},
-            {"value_b64": B64.encode([7u8; 1020]), "key": "12345"},
-            {"value_b64": B64.encode([7u8; 1000]), "headers": {"h": "x".repeat(30)}},
-            {"value": "small"},
-        ]),
-    );
-    assert_eq!(status, 207, "{body}");
-    assert!(
-        body["results"][0].get("error").is_none(),
-        "exactly the limit fits: {body}"
-    );
-    for i in [1, 2] {
-        assert_eq!(
-            body["results"][i]["error"]["code"], "record_too_large",
-            "{body}"
-        );
-        assert_eq!(body["results"][i]["error"]["details"]["limit_bytes"], 1024);
-    }
-    assert_eq!(body["results"][1]["error"]["details"]["record_bytes"], 1025);
-    assert_eq!(body["results"][3]["offset"], 1);
-}
-
-#[test]
-fn gzip_and_zstd_bodies_are_read_and_unknown_encodings_are_415() {
-    let (_dir, _broker, api) = started();
-    api.create_topic("enc", 1);
-    let plain = serde_json::to_vec(&json!({"records": [{"value": {"enc": true}}]})).unwrap();
-    let (status, body) = api.post_raw(
-        "/v1/topics/enc/records",
-        gzip(&plain),
-        &[
-            ("content-encoding", "gzip"),
-            ("content-type", "application/json"),
-        ],
-    );
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = api.post_raw(
-        "/v1/topics/enc/records",
-        zstd::encode_all(&plain[..], 3).unwrap(),
-        &[("content-encoding", "zstd")],
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["results"][0]["offset"], 1);
-    // Topic administration takes compressed bodies too.
-    let (status, body) = api.post_raw(
-        "/v1/topics",
-        gzip(br#"{"name":"enc2","partitions":1}"#),
-        &[("content-encoding", "gzip")],
-    );
-    assert_eq!(status, 201, "{body}");
-
-    for encoding in ["br", "deflate", "compress", "gzip, zstd"] {
-        let (status, body) = api.post_raw(
-            "/v1/topics/enc/records",
-            plain.clone(),
-            &[("content-encoding", encoding)],
-        );
-        assert_error(status, &body, 415, "unsupported_media_type");
-    }
-    let (status, body) = api.post_raw(
-        "/v1/topics/enc/records",
-        plain.clone(),
-        &[("content-type", "application/xml")],
-    );
-    assert_error(status, &body, 415, "unsupported_media_type");
-    for encoding in ["gzip", "zstd"] {
-        let (status, body) = api.post_raw(
-            "/v1/topics/enc/records",
-            b"definitely not compressed".to_vec(),
-            &[("content-encoding", encoding)],
-        );
-        assert_error(status, &body, 400, "invalid_encoding");
-    }
-    let stored: Vec<Value> = api
-        .fetch_all("enc", 0)
-        .iter()
-        .map(|r| r["value"].clone())
-        .collect();
-    assert_eq!(stored, [json!({"enc": true}), json!({"enc": true})]);
-}
-
-#[test]
-fn unknown_topics_are_404_unless_auto_creation_is_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(
-        dir.path(),
-        &[
-            ("WHARF_AUTO_CREATE_TOPICS", "true"),
-            ("WHARF_TOPIC_DEFAULTS_PARTITIONS", "3"),
-        ],
-    );
-    let api = Api::new(&broker.url);
-    let (status, body) = api.produce("fresh", json!([{"key": "foobar", "value": 1}]));
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["results"][0]["partition"],
-        kafka_partition(-790_332_482, 3)
-    );
-    assert_eq!(api.describe("fresh")["partitions"], 3);
-    let (status, body) = api.produce("bad name", json!([{"value": 1}]));
-    assert_error(status, &body, 400, "invalid_topic_name");
 }
 
 #[test]

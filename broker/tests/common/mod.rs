@@ -1,6 +1,8 @@
 //! Test harness: the real `wharf-broker` binary on port 0, driven over HTTP.
 #![allow(dead_code)]
 
+pub mod bodies;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
