@@ -226,17 +226,9 @@ fn a_group_stays_its_topics_tenants_own_across_restarts_and_resets() {
     let (status, member) = join(&t.orders, "orders-group", "orders.a");
     assert_eq!(status, 200, "{member}");
     let member_id = member["member_id"].as_str().unwrap().to_owned();
-    let (status, poll) = t.orders.post(
-        &format!("/v1/groups/orders-group/members/{member_id}/poll"),
-        &json!({"max_records": 10}),
-    );
-    assert_eq!(status, 200, "{poll}");
-    let offsets: Vec<u64> = poll["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["offset"].as_u64().unwrap())
-        .collect();
+    let (_, offsets) =
+        t.orders
+            .poll_offsets("orders-group", &member_id, &json!({"max_records": 10}));
     assert_eq!(offsets, [1]);
 
     // While it is live, a join naming another topic is refused and disturbs nobody: 403 for a

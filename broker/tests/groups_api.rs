@@ -173,17 +173,7 @@ fn committed_offsets_survive_sigkill_and_poll_resumes_from_them() {
 
     let m = join(&api, "billing", "orders", 30_000);
     let id = m["member_id"].as_str().unwrap().to_owned();
-    let (status, polled) = api.post(
-        &format!("/v1/groups/billing/members/{id}/poll"),
-        &json!({"max_records": 4}),
-    );
-    assert_eq!(status, 200, "{polled}");
-    let got: Vec<u64> = polled["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["offset"].as_u64().unwrap())
-        .collect();
+    let (polled, got) = api.poll_offsets("billing", &id, &json!({"max_records": 4}));
     assert_eq!(got, vec![0, 1, 2, 3]);
     assert_eq!(polled["records"][0]["topic"], "orders");
     let epoch = polled["partitions"][0]["epoch"].as_u64().unwrap();

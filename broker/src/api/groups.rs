@@ -35,7 +35,7 @@ const GROUP_BODY_LIMIT: u64 = 1024 * 1024;
 impl From<JoinError> for ApiError {
     fn from(e: JoinError) -> Self {
         match e {
-            JoinError::TopicMismatch { .. } => ApiError::Conflict {
+            JoinError::TopicMismatch(_) => ApiError::Conflict {
                 code: "group_topic_mismatch",
                 message: e.to_string(),
             },
@@ -103,7 +103,7 @@ impl From<ResetError> for ApiError {
             ResetError::TooManyGroups { .. } => ApiError::LimitReached {
                 message: e.to_string(),
             },
-            ResetError::TopicMismatch { .. } => ApiError::Conflict {
+            ResetError::TopicMismatch(_) => ApiError::Conflict {
                 code: "group_topic_mismatch",
                 message: e.to_string(),
             },

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::{
-    CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError, MemberError, OpenError,
-    ResetError,
+    BoundElsewhere, CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError,
+    MemberError, OpenError, ResetError,
 };
 use super::state::{EpochClock, Group, MAX_GENERATION, Member};
 use super::store::{OffsetStore, StoreError};
@@ -223,11 +223,11 @@ impl Coordinator {
             if let Some(bound) = &g.topic
                 && *bound != req.topic
             {
-                return Err(JoinError::TopicMismatch {
+                return Err(JoinError::TopicMismatch(BoundElsewhere {
                     group: group.to_owned(),
                     group_topic: bound.clone(),
                     requested: req.topic,
-                });
+                }));
             }
             if !rejoin && g.members.len() >= self.limits.max_members_per_group {
                 return Err(JoinError::TooManyMembers {
@@ -549,11 +549,11 @@ impl Coordinator {
         if let Some(bound) = self.groups.get(group).and_then(|g| g.topic.as_deref())
             && bound != topic
         {
-            return Err(ResetError::TopicMismatch {
+            return Err(ResetError::TopicMismatch(BoundElsewhere {
                 group: group.to_owned(),
                 group_topic: bound.to_owned(),
                 requested: topic.to_owned(),
-            });
+            }));
         }
         match self.groups.get(group) {
             Some(g) if !g.members.is_empty() => {

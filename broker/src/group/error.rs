@@ -17,6 +17,17 @@ pub enum OpenError {
     Store(#[from] StoreError),
 }
 
+/// A join or reset named another topic than the one the group is bound to.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "group {group:?} is bound to topic {group_topic:?}, not {requested:?} (an admin may delete the group)"
+)]
+pub struct BoundElsewhere {
+    pub group: String,
+    pub group_topic: String,
+    pub requested: String,
+}
+
 /// A join was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
@@ -32,14 +43,8 @@ pub enum JoinError {
         min_lease_ms: u64,
         max_lease_ms: u64,
     },
-    #[error(
-        "group {group:?} is bound to topic {group_topic:?}, not {requested:?} (an admin may delete the group)"
-    )]
-    TopicMismatch {
-        group: String,
-        group_topic: String,
-        requested: String,
-    },
+    #[error(transparent)]
+    TopicMismatch(#[from] BoundElsewhere),
     #[error("group {group:?} already has {max_members_per_group} live members")]
     TooManyMembers {
         group: String,
@@ -115,14 +120,8 @@ pub enum ResetError {
     NoOffsets,
     #[error("the broker already has {max_groups} groups")]
     TooManyGroups { max_groups: usize },
-    #[error(
-        "group {group:?} is bound to topic {group_topic:?}, not {requested:?} (an admin may delete the group)"
-    )]
-    TopicMismatch {
-        group: String,
-        group_topic: String,
-        requested: String,
-    },
+    #[error(transparent)]
+    TopicMismatch(#[from] BoundElsewhere),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

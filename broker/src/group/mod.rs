@@ -75,8 +75,8 @@ mod tests;
 
 pub use coordinator::Coordinator;
 pub use error::{
-    CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError, MemberError, OpenError,
-    ResetError,
+    BoundElsewhere, CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError,
+    MemberError, OpenError, ResetError,
 };
 pub use store::{OffsetStore, RedbOffsetStore, StoreError, StoredBinding, StoredOffset};
 pub use types::*;

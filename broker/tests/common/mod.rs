@@ -307,6 +307,20 @@ impl Api {
     }
 
     /// Creates a topic from a full JSON body, asserting 201.
+    /// Polls as `member` of `group`, asserting 200; the answer and its records' offsets.
+    pub fn poll_offsets(&self, group: &str, member: &str, body: &Value) -> (Value, Vec<u64>) {
+        let (status, polled) =
+            self.post(&format!("/v1/groups/{group}/members/{member}/poll"), body);
+        assert_eq!(status, 200, "{polled}");
+        let offsets = polled["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| r["offset"].as_u64().expect("offset"))
+            .collect();
+        (polled, offsets)
+    }
+
     pub fn create_topic_with(&self, body: &Value) -> Value {
         let (status, resp) = self.post("/v1/topics", body);
         assert_eq!(status, 201, "create {body}: {resp}");
