@@ -20,7 +20,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use wharf_blob::{PAYLOAD_HEADER, PAYLOAD_HEADER_S3};
 use wharf_proto::api::{ErrorBody, ProduceRecord, ProduceResponse, ProduceResult};
 use wharf_proto::binary;
 use wharf_proto::partitioner::partition_for_key;
@@ -551,13 +550,10 @@ async fn produce_body(
         for (&(slot, position), pointer) in offloads.iter().zip(pointers) {
             match pointer {
                 Ok(pointer) => {
-                    let record = &mut group.batches[slot].records[position];
-                    record.value = pointer;
-                    record.value_is_json = true;
-                    record.headers.push(Header {
-                        key: PAYLOAD_HEADER.to_owned(),
-                        value: Bytes::from_static(PAYLOAD_HEADER_S3.as_bytes()),
-                    });
+                    crate::claim::mark_pointer(
+                        &mut group.batches[slot].records[position],
+                        &pointer,
+                    );
                 }
                 Err(e) => {
                     group.refuse(slot, position, &ApiError::from(e));
@@ -869,12 +865,10 @@ fn finish_record(
         (None, None) => None,
     };
 
-    // A record that already is a pointer (offloaded by the client) is never offloaded again.
-    let already_pointer = record.headers.iter().any(|h| h.key == PAYLOAD_HEADER);
-    let offload = !already_pointer
-        && limits
-            .offload_threshold
-            .is_some_and(|t| record.value.len() > t);
+    // The shared rule: a record that already is a pointer is never offloaded again.
+    let offload = limits
+        .offload_threshold
+        .is_some_and(|t| crate::claim::should_offload(&record, t));
     let size = if offload {
         record_bytes(&record) - record.value.len() as u64 + POINTER_ALLOWANCE_BYTES
     } else {
