@@ -1,4 +1,6 @@
-//! The broker's side of the claim check.
+//! The broker's side of the claim check: a thin adapter over [`wharf_blob::ClaimCheck`] (which
+//! holds the pointer format, the offload rule and the verified resolve) that adds what only the
+//! broker does.
 //!
 //! - Offload: an HTTP producer's value above `claim_check.threshold_bytes` goes to the blob store
 //!   and the log keeps the pointer (header `wharf-payload: s3`), so the log stays small whatever
@@ -10,19 +12,18 @@
 //!   deletion and removed *after*; a failed removal is queued in `meta.redb` and retried at the
 //!   next retention pass (and counted in `wharf_blob_deletes_failed_total`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use wharf_blob::{
-    BlobError, BlobStore, LocalDirBlobStore, OffloadPolicy, PAYLOAD_HEADER, PAYLOAD_HEADER_S3,
-    Pointer, ResolveError, S3BlobStore, S3Config,
+    BlobError, BlobStore, ClaimCheck, ClaimRecord, OffloadPolicy, Pointer, ResolveError, S3Config,
+    StoreConfig,
 };
 
 use crate::config::{BlobStoreKind, BrokerConfig};
 use crate::meta::{MetaError, MetaStore};
 use crate::metrics::Metrics;
-use crate::storage::Record;
+use crate::storage::{Header, NewRecord, Record};
 
 /// Why the claim check could not be set up or used.
 #[derive(Debug, thiserror::Error)]
@@ -37,82 +38,116 @@ pub enum ClaimError {
     Meta(#[from] MetaError),
 }
 
-/// The blob store and the offload policy.
+/// The log's record types as the shared claim check sees them (headers are an ordered list
+/// with byte values).
+macro_rules! claim_record {
+    ($($ty:ty),+) => {$(
+        impl ClaimRecord for $ty {
+            fn value(&self) -> &Bytes {
+                &self.value
+            }
+            fn value_is_json(&self) -> bool {
+                self.value_is_json
+            }
+            fn header(&self, name: &str) -> Option<&[u8]> {
+                let found = self.headers.iter().find(|h| h.key == name);
+                found.map(|h| h.value.as_ref())
+            }
+            fn set_value(&mut self, value: Bytes, is_json: bool) {
+                self.value = value;
+                self.value_is_json = is_json;
+            }
+            fn set_header(&mut self, name: &str, value: &str) {
+                self.remove_header(name);
+                let value = Bytes::copy_from_slice(value.as_bytes());
+                self.headers.push(Header { key: name.to_owned(), value });
+            }
+            fn remove_header(&mut self, name: &str) {
+                self.headers.retain(|h| h.key != name);
+            }
+        }
+    )+};
+}
+
+claim_record!(NewRecord, Record);
+
+/// The shared claim check plus the broker's presign lifetime and object lifecycle.
 #[derive(Debug)]
-pub struct ClaimCheck {
-    store: Arc<dyn BlobStore>,
-    prefix: String,
-    policy: OffloadPolicy,
+pub struct BrokerClaimCheck {
+    check: ClaimCheck,
     presign_expiry: Duration,
 }
 
 /// Whether a record is a claim-check pointer.
 pub fn is_pointer(record: &Record) -> bool {
-    record
-        .headers
-        .iter()
-        .any(|h| h.key == PAYLOAD_HEADER && h.value.as_ref() == PAYLOAD_HEADER_S3.as_bytes())
+    wharf_blob::is_pointer(record)
 }
 
-impl ClaimCheck {
+/// Whether the offload rule applies to a record an HTTP producer sent (value above
+/// `threshold_bytes`, no `wharf-payload` header yet).
+pub fn should_offload(record: &NewRecord, threshold_bytes: usize) -> bool {
+    OffloadPolicy { threshold_bytes }.applies_to(record)
+}
+
+/// Turns `record` into the pointer record for `pointer` (value and `wharf-payload: s3`).
+pub fn mark_pointer(record: &mut NewRecord, pointer: &Pointer) {
+    pointer.mark(record);
+}
+
+/// The broker's `claim_check.*` settings as the shared configuration.
+pub fn shared_config(config: &BrokerConfig) -> wharf_blob::ClaimCheckConfig {
+    let c = &config.claim_check;
+    let store = match c.store {
+        // The local store names `claim_check.bucket` in its pointers too.
+        BlobStoreKind::Local => StoreConfig::Local {
+            dir: config.blob_dir(),
+            bucket: c.bucket.clone(),
+        },
+        BlobStoreKind::S3 => {
+            let mut s3 = S3Config::new(c.bucket.clone());
+            s3.endpoint_url = c.endpoint_url.clone();
+            s3.region = c.region.clone();
+            s3.force_path_style = c.force_path_style;
+            StoreConfig::S3(s3)
+        }
+    };
+    wharf_blob::ClaimCheckConfig {
+        store,
+        prefix: c.prefix.clone(),
+        policy: OffloadPolicy {
+            threshold_bytes: usize::try_from(c.threshold_bytes).unwrap_or(usize::MAX),
+        },
+    }
+}
+
+impl BrokerClaimCheck {
     /// Builds the store the configuration names (local directory by default).
     pub async fn from_config(config: &BrokerConfig) -> Result<Self, ClaimError> {
-        let c = &config.claim_check;
-        let store: Arc<dyn BlobStore> = match c.store {
-            BlobStoreKind::Local => Arc::new(
-                LocalDirBlobStore::open(config.blob_dir())?.with_bucket_name(c.bucket.clone()),
-            ),
-            BlobStoreKind::S3 => {
-                let mut s3 = S3Config::new(c.bucket.clone());
-                s3.endpoint_url = c.endpoint_url.clone();
-                s3.region = c.region.clone();
-                s3.force_path_style = c.force_path_style;
-                Arc::new(S3BlobStore::connect(s3).await?)
-            }
-        };
         Ok(Self {
-            store,
-            prefix: c.prefix.clone(),
-            policy: OffloadPolicy {
-                threshold_bytes: usize::try_from(c.threshold_bytes).unwrap_or(usize::MAX),
-            },
-            presign_expiry: Duration::from_millis(c.presign_expiry_ms),
+            check: shared_config(config).open().await?,
+            presign_expiry: Duration::from_millis(config.claim_check.presign_expiry_ms),
         })
     }
 
-    pub fn store(&self) -> &Arc<dyn BlobStore> {
-        &self.store
+    pub fn store(&self) -> &std::sync::Arc<dyn BlobStore> {
+        self.check.store()
     }
 
     pub fn threshold_bytes(&self) -> usize {
-        self.policy.threshold_bytes
+        self.check.threshold_bytes()
     }
 
-    pub fn should_offload(&self, value_len: usize) -> bool {
-        self.policy.should_offload(value_len)
-    }
-
-    /// Uploads a value and returns the pointer bytes to store instead.
+    /// Uploads a value and returns the pointer to store instead.
     pub async fn offload(
         &self,
         topic: &str,
         value: Bytes,
         value_is_json: bool,
-    ) -> Result<Bytes, ClaimError> {
-        let content_type = if value_is_json {
-            "application/json"
-        } else {
-            "application/octet-stream"
-        };
-        let pointer = wharf_blob::offload(
-            self.store.as_ref(),
-            &self.prefix,
-            topic,
-            value,
-            content_type,
-        )
-        .await?;
-        Ok(Bytes::from(pointer.to_json()))
+    ) -> Result<Pointer, ClaimError> {
+        Ok(self
+            .check
+            .offload_value(topic, value, value_is_json)
+            .await?)
     }
 
     /// What a `resolve=url` reader gets for a pointer record: a presigned URL, or (for stores that
@@ -120,16 +155,16 @@ impl ClaimCheck {
     pub async fn resolve_for_reader(&self, record: &Record) -> Result<Resolved, ClaimError> {
         let pointer = Pointer::from_json(&record.value).map_err(ResolveError::from)?;
         match self
-            .store
+            .store()
             .presign_get(&pointer.key, self.presign_expiry)
             .await
         {
             Ok(url) => Ok(Resolved::Url(url)),
             Err(BlobError::Unsupported { .. }) => {
-                let bytes = wharf_blob::resolve(self.store.as_ref(), &pointer).await?;
+                let bytes = wharf_blob::resolve(self.store().as_ref(), &pointer).await?;
                 Ok(Resolved::Inline {
                     value: bytes,
-                    is_json: pointer.content_type == "application/json",
+                    is_json: pointer.value_is_json(),
                 })
             }
             Err(e) => Err(e.into()),
@@ -142,7 +177,7 @@ impl ClaimCheck {
             .iter()
             .filter(|r| is_pointer(r))
             .filter_map(|r| Pointer::from_json(&r.value).ok())
-            .filter(|p| p.bucket == self.store.bucket())
+            .filter(|p| p.bucket == self.store().bucket())
             .map(|p| p.key)
             .collect()
     }
@@ -151,7 +186,7 @@ impl ClaimCheck {
     pub async fn delete_objects(&self, keys: Vec<String>, meta: &MetaStore, metrics: &Metrics) {
         let mut failed = Vec::new();
         for key in keys {
-            match self.store.delete(&key).await {
+            match self.store().delete(&key).await {
                 Ok(_) => {
                     metrics.blob_deletes.inc();
                 }
@@ -182,7 +217,7 @@ impl ClaimCheck {
             return;
         };
         for key in keys {
-            match self.store.delete(&key).await {
+            match self.store().delete(&key).await {
                 Ok(_) => {
                     metrics.blob_deletes.inc();
                     let m = meta.clone();

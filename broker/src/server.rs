@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::claim::ClaimCheck;
+use crate::claim::BrokerClaimCheck;
 use crate::config::BrokerConfig;
 use crate::state::{Broker, RunError};
 
@@ -53,7 +53,7 @@ pub async fn run(
         path: config.data_dir.clone(),
         source,
     })?;
-    let claims = ClaimCheck::from_config(&config).await?;
+    let claims = BrokerClaimCheck::from_config(&config).await?;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config, claims, stop_rx))
         .await
         .map_err(|e| RunError::Startup(e.to_string()))??;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use crate::auth::Auth;
-use crate::claim::{ClaimCheck, ClaimError};
+use crate::claim::{BrokerClaimCheck, ClaimError};
 use crate::config::BrokerConfig;
 use crate::group::{Coordinator, RedbOffsetStore};
 use crate::log::SyncObserver;
@@ -111,7 +111,7 @@ pub struct Broker {
     pub auth: Auth,
     pub key_locks: KeyLocks,
     /// The claim-check blob store.
-    pub claims: ClaimCheck,
+    pub claims: BrokerClaimCheck,
     /// Consumer groups; calls are short and in memory except commits and resets (fsync).
     pub groups: std::sync::Mutex<Coordinator>,
     /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
@@ -124,7 +124,7 @@ impl Broker {
     /// Opens the data directory (blocking).
     pub fn open(
         config: BrokerConfig,
-        claims: ClaimCheck,
+        claims: BrokerClaimCheck,
         stopping: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
         let dir = config.data_dir.clone();

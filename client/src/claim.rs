@@ -1,6 +1,7 @@
 //! The claim check over a `wharf-blob` store: [`BlobOffload`] (an [`OffloadHook`] for the
 //! [`Producer`](crate::Producer)) and [`BlobResolve`] (a [`ResolveHook`] for the
-//! [`Consumer`](crate::Consumer)).
+//! [`Consumer`](crate::Consumer)), thin hooks over [`wharf_blob::ClaimCheck`], plus the
+//! [`ClaimRecord`] view of this crate's [`Record`] and [`ConsumerRecord`] that it works on.
 //!
 //! A value above the threshold is uploaded and the record carries the pointer instead (header
 //! `wharf-payload: s3`, value `{"bucket","key","size","sha256","content_type"}`); a polled pointer
@@ -11,21 +12,44 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use wharf_blob::{
-    BlobStore, OffloadPolicy, PAYLOAD_HEADER, PAYLOAD_HEADER_S3, Pointer, ResolveError,
-};
+use wharf_blob::{BlobStore, ClaimCheck, ClaimRecord, ResolveError, is_pointer};
 
 use crate::hooks::{HookError, OffloadHook, ResolveHook};
 use crate::record::{ConsumerRecord, Record, ValueFormat};
 
-const JSON_CONTENT_TYPE: &str = "application/json";
+/// Both record types keep string headers in a map and a [`ValueFormat`].
+macro_rules! claim_record {
+    ($($ty:ty),+) => {$(
+        impl ClaimRecord for $ty {
+            fn value(&self) -> &Bytes {
+                &self.value
+            }
+            fn value_is_json(&self) -> bool {
+                self.value_format == ValueFormat::Json
+            }
+            fn header(&self, name: &str) -> Option<&[u8]> {
+                self.headers.get(name).map(String::as_bytes)
+            }
+            fn set_value(&mut self, value: Bytes, is_json: bool) {
+                self.value = value;
+                self.value_format = if is_json { ValueFormat::Json } else { ValueFormat::Bytes };
+            }
+            fn set_header(&mut self, name: &str, value: &str) {
+                self.headers.insert(name.to_owned(), value.to_owned());
+            }
+            fn remove_header(&mut self, name: &str) {
+                self.headers.remove(name);
+            }
+        }
+    )+};
+}
+
+claim_record!(Record, ConsumerRecord);
 
 /// Uploads large values to a blob store before they are batched.
 #[derive(Debug, Clone)]
 pub struct BlobOffload {
-    store: Arc<dyn BlobStore>,
-    prefix: String,
-    policy: OffloadPolicy,
+    check: ClaimCheck,
 }
 
 impl BlobOffload {
@@ -36,48 +60,26 @@ impl BlobOffload {
         prefix: impl Into<String>,
         threshold_bytes: usize,
     ) -> Self {
-        Self {
-            store,
-            prefix: prefix.into(),
-            policy: OffloadPolicy { threshold_bytes },
-        }
+        Self::from_check(ClaimCheck::new(store, threshold_bytes, prefix))
+    }
+
+    /// Offloads with an already opened claim check.
+    pub fn from_check(check: ClaimCheck) -> Self {
+        Self { check }
     }
 }
 
 impl OffloadHook for BlobOffload {
     fn threshold_bytes(&self) -> usize {
-        self.policy.threshold_bytes
+        self.check.threshold_bytes()
     }
 
     fn offload<'a>(
         &'a self,
         topic: &'a str,
-        mut record: Record,
+        record: Record,
     ) -> BoxFuture<'a, Result<Record, HookError>> {
-        Box::pin(async move {
-            if record.headers.contains_key(PAYLOAD_HEADER) {
-                // Already a pointer: never offload twice.
-                return Ok(record);
-            }
-            let content_type = match record.value_format {
-                ValueFormat::Json => JSON_CONTENT_TYPE,
-                ValueFormat::Bytes => wharf_blob::claim::DEFAULT_CONTENT_TYPE,
-            };
-            let pointer = wharf_blob::offload(
-                self.store.as_ref(),
-                &self.prefix,
-                topic,
-                record.value.clone(),
-                content_type,
-            )
-            .await?;
-            record.value = Bytes::from(pointer.to_json());
-            record.value_format = ValueFormat::Json;
-            record
-                .headers
-                .insert(PAYLOAD_HEADER.to_owned(), PAYLOAD_HEADER_S3.to_owned());
-            Ok(record)
-        })
+        Box::pin(async move { Ok(self.check.offload_record(topic, record).await?) })
     }
 }
 
@@ -94,14 +96,20 @@ pub enum MissingObject {
 /// Replaces pointer records' values with the verified objects.
 #[derive(Debug, Clone)]
 pub struct BlobResolve {
-    store: Arc<dyn BlobStore>,
+    check: ClaimCheck,
     missing: MissingObject,
 }
 
 impl BlobResolve {
     pub fn new(store: Arc<dyn BlobStore>) -> Self {
+        // Resolving never offloads: the threshold and prefix are unused.
+        Self::from_check(ClaimCheck::new(store, usize::MAX, ""))
+    }
+
+    /// Resolves with an already opened claim check.
+    pub fn from_check(check: ClaimCheck) -> Self {
         Self {
-            store,
+            check,
             missing: MissingObject::Fail,
         }
     }
@@ -114,38 +122,27 @@ impl BlobResolve {
 }
 
 impl ResolveHook for BlobResolve {
-    fn resolve(
-        &self,
-        mut record: ConsumerRecord,
-    ) -> BoxFuture<'_, Result<ConsumerRecord, HookError>> {
+    fn resolve(&self, record: ConsumerRecord) -> BoxFuture<'_, Result<ConsumerRecord, HookError>> {
         Box::pin(async move {
-            if record.headers.get(PAYLOAD_HEADER).map(String::as_str) != Some(PAYLOAD_HEADER_S3) {
+            if !is_pointer(&record) {
                 return Ok(record);
             }
-            let pointer = Pointer::from_json(&record.value)?;
-            match wharf_blob::resolve(self.store.as_ref(), &pointer).await {
-                Ok(value) => {
-                    record.value = value;
-                    record.value_format = if pointer.content_type == JSON_CONTENT_TYPE {
-                        ValueFormat::Json
-                    } else {
-                        ValueFormat::Bytes
-                    };
-                    record.headers.remove(PAYLOAD_HEADER);
-                    Ok(record)
-                }
+            // Kept for the skip case (a clone of shared bytes, and only for pointer records).
+            let pointer_record = record.clone();
+            match self.check.resolve_record(record).await {
+                Ok(resolved) => Ok(resolved),
                 Err(ResolveError::NotFound { bucket, key })
                     if self.missing == MissingObject::Skip =>
                 {
                     tracing::warn!(
-                        topic = %record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
+                        topic = %pointer_record.topic,
+                        partition = pointer_record.partition,
+                        offset = pointer_record.offset,
                         bucket = %bucket,
                         key = %key,
                         "claim-check object missing; passing the pointer on as asked"
                     );
-                    Ok(record)
+                    Ok(pointer_record)
                 }
                 Err(e) => Err(Box::new(e) as HookError),
             }

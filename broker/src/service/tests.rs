@@ -9,7 +9,7 @@ use wharf_proto::api::CreateTopic;
 use super::consume::{self, Budget, ConsumeError, OffsetQuery, Resolve};
 use super::groups::GroupError;
 use super::produce::{Acks, ProduceError, ProduceInput, ProduceStatus, RecordsFormat, produce};
-use crate::claim::ClaimCheck;
+use crate::claim::BrokerClaimCheck;
 use crate::config::BrokerConfig;
 use crate::group::{CommitError, CommitOffset, JoinRequest, OffsetReset};
 use crate::state::{Broker, now_ms};
@@ -27,7 +27,7 @@ async fn broker() -> Fixture {
         data_dir: dir.path().to_path_buf(),
         ..BrokerConfig::default()
     };
-    let claims = ClaimCheck::from_config(&config).await.unwrap();
+    let claims = BrokerClaimCheck::from_config(&config).await.unwrap();
     let (stop, stopping) = watch::channel(false);
     let broker = Arc::new(Broker::open(config, claims, stopping).unwrap());
     let create = CreateTopic {
@@ -237,7 +237,7 @@ async fn groups_of_a_topic_deleted_before_a_crash_are_forgotten_at_the_next_star
     let config = broker.config.clone();
     drop(broker);
 
-    let claims = ClaimCheck::from_config(&config).await.unwrap();
+    let claims = BrokerClaimCheck::from_config(&config).await.unwrap();
     let reopened = Broker::open(config, claims, stop.subscribe()).unwrap();
     assert!(matches!(
         reopened.describe_group("g"),

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tower::ServiceExt;
-use wharf_broker::claim::ClaimCheck;
+use wharf_broker::claim::BrokerClaimCheck;
 use wharf_broker::config::{Action, BrokerConfig, RightConfig, TokenConfig};
 use wharf_broker::state::Broker;
 
@@ -112,7 +112,7 @@ impl App {
         edit(&mut config);
         config.data_dir = dir.path().to_path_buf();
         config.validate().expect("valid test config");
-        let claims = ClaimCheck::from_config(&config)
+        let claims = BrokerClaimCheck::from_config(&config)
             .await
             .expect("local blob store");
         let (stop, stopping) = watch::channel(false);

@@ -2,7 +2,8 @@
 //!
 //! Records whose value is larger than the offload threshold do not go into the log: the value is
 //! uploaded to a blob store and the log keeps a small JSON [`Pointer`] (the claim check) with the
-//! header `wharf-payload: s3`. The broker and the client both hold an `Arc<dyn BlobStore>`.
+//! header `wharf-payload: s3`. The broker, the client and the functions all offload and resolve
+//! through [`ClaimCheck`], over an `Arc<dyn BlobStore>`.
 //!
 //! Module map:
 //! - [`store`]: the object-safe [`BlobStore`] trait and its outcome types ([`PutOutcome`],
@@ -11,9 +12,10 @@
 //! - [`s3`]: [`S3BlobStore`] over `aws-sdk-s3` (multipart above a threshold, SigV4 presigned GETs).
 //! - [`local`]: [`LocalDirBlobStore`], objects as files under a root directory with atomic writes;
 //!   the broker's embedded default.
-//! - [`claim`]: the claim-check protocol shared by producers and consumers: [`Pointer`], the header
-//!   constants, key naming, [`offload`], [`resolve`] (verifies size and sha256) and
-//!   [`OffloadPolicy`].
+//! - [`claim`]: the claim check, written once for the broker, the client and the functions: the
+//!   pointer wire contract ([`Pointer`], the `wharf-payload` header), the offload rule
+//!   ([`OffloadPolicy`], key naming, [`offload`]), the verified [`resolve`], and [`ClaimCheck`]
+//!   over any record type that implements [`ClaimRecord`], opened from a [`ClaimCheckConfig`].
 //! - [`error`]: [`BlobError`], the error of every store operation.
 //! - [`aws`]: [`aws::sdk_config_loader`], the AWS SDK configuration every Wharf SDK client starts
 //!   from (one TLS stack: rustls on ring).
@@ -30,8 +32,9 @@ pub mod s3;
 pub mod store;
 
 pub use claim::{
-    DEFAULT_OFFLOAD_THRESHOLD_BYTES, OffloadError, OffloadPolicy, PAYLOAD_HEADER,
-    PAYLOAD_HEADER_S3, Pointer, PointerError, ResolveError, object_key, offload, resolve,
+    ClaimCheck, ClaimCheckConfig, ClaimRecord, DEFAULT_KEY_PREFIX, DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+    OffloadError, OffloadPolicy, PAYLOAD_HEADER, PAYLOAD_HEADER_S3, Pointer, PointerError,
+    ResolveError, StoreConfig, is_pointer, object_key, offload, resolve,
 };
 pub use error::BlobError;
 pub use key::validate_key;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use aws_sdk_s3::config::{Credentials, Region};
 use bytes::Bytes;
 use wharf_blob::{
-    BlobError, BlobStore, LocalDirBlobStore, OffloadError, Pointer, ResolveError, S3BlobStore,
-    S3Config, offload, resolve,
+    BlobError, BlobStore, ClaimCheck, ClaimRecord, LocalDirBlobStore, OffloadError, Pointer,
+    ResolveError, S3BlobStore, S3Config, is_pointer, offload, resolve,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -189,6 +189,7 @@ conformance!(
     resolve_reports_truncated_object_as_size_mismatch,
     resolve_reports_deleted_object_as_not_found,
     resolve_refuses_a_pointer_for_another_bucket,
+    claim_check_restores_an_offloaded_record,
     presign_get_serves_the_object_to_a_plain_http_client,
 );
 
@@ -534,6 +535,24 @@ mod cases {
         ));
     }
 
+    /// The record-level path the broker, the client and the functions share, on this store.
+    pub async fn claim_check_restores_an_offloaded_record(t: &Target) {
+        let check = ClaimCheck::new(Arc::clone(&t.store), 1024, "wharf");
+        let record = HeaderRecord {
+            value: pattern(300 * 1024, 7),
+            headers: vec![("trace".into(), "t1".into())],
+        };
+        let pointer_record = check.offload_record("t", record.clone()).await.unwrap();
+        assert!(is_pointer(&pointer_record));
+        assert!(
+            pointer_record.value.len() < 1024,
+            "the record keeps only the pointer"
+        );
+        let resolved = check.resolve_record(pointer_record).await.unwrap();
+        assert_eq!(resolved.value, record.value);
+        assert_eq!(resolved.headers, record.headers);
+    }
+
     pub async fn presign_get_serves_the_object_to_a_plain_http_client(t: &Target) {
         let value = pattern(200 * 1024, 6);
         t.store
@@ -833,5 +852,35 @@ mod s3_only {
                 ..
             })
         ));
+    }
+}
+
+/// A record with headers in a list (the broker's shape), for the claim-check case.
+#[derive(Debug, Clone)]
+struct HeaderRecord {
+    value: Bytes,
+    headers: Vec<(String, String)>,
+}
+
+impl ClaimRecord for HeaderRecord {
+    fn value(&self) -> &Bytes {
+        &self.value
+    }
+    fn value_is_json(&self) -> bool {
+        false
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        let found = self.headers.iter().find(|(k, _)| k == name);
+        found.map(|(_, v)| v.as_bytes())
+    }
+    fn set_value(&mut self, value: Bytes, _is_json: bool) {
+        self.value = value;
+    }
+    fn set_header(&mut self, name: &str, value: &str) {
+        self.remove_header(name);
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+    fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(k, _)| k != name);
     }
 }

@@ -12,8 +12,6 @@ pub mod api;
 pub mod binary;
 pub mod partitioner;
 
-/// Header that marks a claim-check pointer record (`wharf-payload: s3`).
-pub const PAYLOAD_HEADER: &str = "wharf-payload";
 /// Request header whose value makes a produce request idempotent.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Response header set when a response is the replay of an earlier idempotent request.

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use wharf_client::{Client, ProduceAnswer, Record};
-use wharf_functions_shared::{ClaimCheck, Env, broker_config_from_env};
+use wharf_functions_shared::{ClaimCheck, Env, broker_config_from_env, offload_record};
 
 use crate::config::ProducerConfig;
 use crate::error::ProducerError;
@@ -112,7 +112,7 @@ impl<S: Sink> Handler<S> {
             Some(claim) => {
                 let mut out = Vec::with_capacity(records.len());
                 for r in records {
-                    out.push(claim.offload_record(topic, r).await?);
+                    out.push(offload_record(claim, topic, r).await?);
                 }
                 out
             }

@@ -1,28 +1,27 @@
-//! The claim check as the functions use it: where large values go, and the two steps
-//! ([`ClaimCheck::offload_record`] before producing, [`ClaimCheck::resolve_record`] after polling).
+//! The claim check as the functions use it: the `WHARF_OFFLOAD_*` settings
+//! ([`ClaimCheckConfig`], which open a [`wharf_blob::ClaimCheck`]) and the two steps
+//! ([`offload_record`] before producing, [`resolve_record`] after polling), which add the
+//! functions' error context (topic, size, record coordinates) to the shared claim check.
 //!
 //! The store is S3 (`WHARF_OFFLOAD_BUCKET`) or a local directory (`WHARF_OFFLOAD_DIR`, for local
 //! runs). Pointers follow `wharf_blob`: header `wharf-payload: s3` and the JSON pointer as value.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use bytes::Bytes;
-use wharf_blob::{
-    BlobStore, LocalDirBlobStore, OffloadError, PAYLOAD_HEADER, PAYLOAD_HEADER_S3, Pointer,
-    PointerError, ResolveError, S3BlobStore, S3Config,
-};
-use wharf_client::{ConsumerRecord, Record, ValueFormat};
+pub use wharf_blob::{ClaimCheck, is_pointer};
+use wharf_blob::{OffloadError, OffloadPolicy, ResolveError, S3Config, StoreConfig};
+use wharf_client::{ConsumerRecord, Record};
 
 use crate::env::{ConfigError, Env};
 
-/// Where claim-check payloads live, read from the environment.
+/// Where claim-check payloads live, read from the environment: the functions' surface of
+/// [`wharf_blob::ClaimCheckConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCheckConfig {
     /// `WHARF_OFFLOAD_BUCKET`: S3 bucket for values above the threshold.
     pub bucket: Option<String>,
     /// `WHARF_OFFLOAD_DIR`: local directory store instead of S3 (local runs and tests). Used
-    /// only when no bucket is set.
+    /// only when no bucket is set; its pointers name the bucket `local`.
     pub dir: Option<PathBuf>,
     /// `WHARF_OFFLOAD_THRESHOLD_BYTES`: values strictly larger are offloaded. Default 262 144.
     pub threshold_bytes: usize,
@@ -50,35 +49,43 @@ impl ClaimCheckConfig {
             )?,
             prefix: env
                 .get("WHARF_OFFLOAD_PREFIX")
-                .unwrap_or_else(|| "wharf".to_owned()),
+                .unwrap_or_else(|| wharf_blob::DEFAULT_KEY_PREFIX.to_owned()),
             force_path_style: env
                 .flag_or("WHARF_OFFLOAD_FORCE_PATH_STYLE", endpoint_url.is_some())?,
             endpoint_url,
         })
     }
 
+    /// The shared configuration; `None` when neither a bucket nor a directory is set.
+    pub fn to_shared(&self) -> Option<wharf_blob::ClaimCheckConfig> {
+        let store = if let Some(bucket) = &self.bucket {
+            let mut s3 = S3Config::new(bucket.clone());
+            s3.endpoint_url = self.endpoint_url.clone();
+            s3.force_path_style = self.force_path_style;
+            StoreConfig::S3(s3)
+        } else {
+            StoreConfig::Local {
+                dir: self.dir.clone()?,
+                bucket: wharf_blob::local::DEFAULT_LOCAL_BUCKET.to_owned(),
+            }
+        };
+        Some(wharf_blob::ClaimCheckConfig {
+            store,
+            prefix: self.prefix.clone(),
+            policy: OffloadPolicy {
+                threshold_bytes: self.threshold_bytes,
+            },
+        })
+    }
+
     /// Opens the configured store; `None` when neither a bucket nor a directory is set.
     pub async fn open(&self) -> Result<Option<ClaimCheck>, ClaimCheckError> {
-        let store: Arc<dyn BlobStore> = if let Some(bucket) = &self.bucket {
-            let mut config = S3Config::new(bucket.clone());
-            config.endpoint_url = self.endpoint_url.clone();
-            config.force_path_style = self.force_path_style;
-            Arc::new(
-                S3BlobStore::connect(config)
-                    .await
-                    .map_err(ClaimCheckError::Open)?,
-            )
-        } else if let Some(dir) = &self.dir {
-            Arc::new(LocalDirBlobStore::open(dir).map_err(ClaimCheckError::Open)?)
-        } else {
+        let Some(config) = self.to_shared() else {
             return Ok(None);
         };
-        tracing::debug!(location = %store.location(), threshold_bytes = self.threshold_bytes, "claim check store ready");
-        Ok(Some(ClaimCheck {
-            store,
-            threshold_bytes: self.threshold_bytes,
-            prefix: self.prefix.clone(),
-        }))
+        let claim = config.open().await.map_err(ClaimCheckError::Open)?;
+        tracing::debug!(location = %claim.store().location(), threshold_bytes = self.threshold_bytes, "claim check store ready");
+        Ok(Some(claim))
     }
 }
 
@@ -96,16 +103,7 @@ pub enum ClaimCheckError {
         #[source]
         source: OffloadError,
     },
-    /// A record carries `wharf-payload: s3` but its value is not a pointer.
-    #[error("record {topic}/{partition}@{offset} has an invalid claim-check pointer")]
-    InvalidPointer {
-        topic: String,
-        partition: u32,
-        offset: u64,
-        #[source]
-        source: PointerError,
-    },
-    /// The pointed-to object is missing or does not match the pointer.
+    /// The pointer is invalid, or the pointed-to object is missing or does not match it.
     #[error("record {topic}/{partition}@{offset}: claim check cannot be resolved")]
     Resolve {
         topic: String,
@@ -125,125 +123,50 @@ pub enum ClaimCheckError {
     },
 }
 
-/// An open claim-check store with its threshold.
-#[derive(Debug, Clone)]
-pub struct ClaimCheck {
-    store: Arc<dyn BlobStore>,
-    threshold_bytes: usize,
-    prefix: String,
-}
-
-impl ClaimCheck {
-    /// A claim check over `store` (tests, embedding).
-    pub fn new(
-        store: Arc<dyn BlobStore>,
-        threshold_bytes: usize,
-        prefix: impl Into<String>,
-    ) -> Self {
-        Self {
-            store,
-            threshold_bytes,
-            prefix: prefix.into(),
-        }
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn BlobStore> {
-        &self.store
-    }
-
-    /// Values strictly larger than this are offloaded.
-    pub fn threshold_bytes(&self) -> usize {
-        self.threshold_bytes
-    }
-
-    /// Returns `record` unchanged when its value is small, else uploads the value and returns the
-    /// pointer record (same key, headers, partition and timestamp; header `wharf-payload: s3`).
-    pub async fn offload_record(
-        &self,
-        topic: &str,
-        record: Record,
-    ) -> Result<Record, ClaimCheckError> {
-        if record.value.len() <= self.threshold_bytes {
-            return Ok(record);
-        }
-        let content_type = match record.value_format {
-            ValueFormat::Json => "application/json",
-            ValueFormat::Bytes => "application/octet-stream",
-        };
-        let size_bytes = record.value.len();
-        let pointer = wharf_blob::offload(
-            self.store.as_ref(),
-            &self.prefix,
-            topic,
-            record.value.clone(),
-            content_type,
-        )
+/// Returns `record` unchanged when the offload rule does not apply, else uploads the value and
+/// returns the pointer record (same key, headers, partition and timestamp).
+pub async fn offload_record(
+    claim: &ClaimCheck,
+    topic: &str,
+    record: Record,
+) -> Result<Record, ClaimCheckError> {
+    let size_bytes = record.value.len();
+    claim
+        .offload_record(topic, record)
         .await
-        .map_err(|source| ClaimCheckError::Offload {
+        .map_err(|source: OffloadError| ClaimCheckError::Offload {
             topic: topic.to_owned(),
             size_bytes,
             source,
-        })?;
-        tracing::debug!(topic, size_bytes, key = %pointer.key, "offloaded value");
-        let mut out = Record {
-            value: Bytes::from(pointer.to_json()),
-            value_format: ValueFormat::Json,
-            ..record
-        };
-        out.headers
-            .insert(PAYLOAD_HEADER.to_owned(), PAYLOAD_HEADER_S3.to_owned());
-        Ok(out)
-    }
-}
-
-/// Whether a polled record is a claim check.
-pub fn is_pointer(record: &ConsumerRecord) -> bool {
-    record
-        .headers
-        .get(PAYLOAD_HEADER)
-        .is_some_and(|v| v == PAYLOAD_HEADER_S3)
+        })
 }
 
 /// Replaces a pointer record's value by the verified payload and drops the `wharf-payload`
 /// header (the handler sees the record as it was produced); other records pass unchanged.
 pub async fn resolve_record(
     claim: Option<&ClaimCheck>,
-    mut record: ConsumerRecord,
+    record: ConsumerRecord,
 ) -> Result<ConsumerRecord, ClaimCheckError> {
     if !is_pointer(&record) {
         return Ok(record);
     }
+    let (topic, partition, offset) = (record.topic.clone(), record.partition, record.offset);
     let Some(claim) = claim else {
         return Err(ClaimCheckError::NoStore {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
+            topic,
+            partition,
+            offset,
         });
     };
-    let pointer =
-        Pointer::from_json(&record.value).map_err(|source| ClaimCheckError::InvalidPointer {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            source,
-        })?;
-    let value = wharf_blob::resolve(claim.store.as_ref(), &pointer)
+    claim
+        .resolve_record(record)
         .await
-        .map_err(|source| ClaimCheckError::Resolve {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
+        .map_err(|source: ResolveError| ClaimCheckError::Resolve {
+            topic,
+            partition,
+            offset,
             source,
-        })?;
-    record.value_format = if pointer.content_type == "application/json" {
-        ValueFormat::Json
-    } else {
-        ValueFormat::Bytes
-    };
-    record.value = value;
-    record.headers.remove(PAYLOAD_HEADER);
-    Ok(record)
+        })
 }
 
 #[cfg(test)]
@@ -262,7 +185,44 @@ mod tests {
         assert_eq!(c.threshold_bytes, 1024);
         assert!(c.force_path_style);
         assert_eq!(c.prefix, "wharf");
+        let shared = c.to_shared().unwrap();
+        assert_eq!(shared.policy.threshold_bytes, 1024);
+        assert_eq!(shared.prefix, "wharf");
+        match shared.store {
+            StoreConfig::S3(s3) => {
+                assert_eq!(s3.bucket, "b");
+                assert!(s3.force_path_style);
+            }
+            other => panic!("expected S3, got {other:?}"),
+        }
         let bad = Env::from_pairs([("WHARF_OFFLOAD_THRESHOLD_BYTES", "lots")]);
         assert!(ClaimCheckConfig::from_env(&bad).is_err());
+    }
+
+    #[test]
+    fn a_directory_is_the_store_only_without_a_bucket_and_nothing_set_means_no_claim_check() {
+        let none = ClaimCheckConfig::from_env(&Env::from_pairs([])).unwrap();
+        assert_eq!(none.to_shared(), None);
+        let dir = Env::from_pairs([("WHARF_OFFLOAD_DIR", "/tmp/blobs")]);
+        let shared = ClaimCheckConfig::from_env(&dir)
+            .unwrap()
+            .to_shared()
+            .unwrap();
+        assert_eq!(
+            shared.store,
+            StoreConfig::Local {
+                dir: "/tmp/blobs".into(),
+                bucket: "local".into()
+            }
+        );
+        let both = Env::from_pairs([
+            ("WHARF_OFFLOAD_DIR", "/tmp/blobs"),
+            ("WHARF_OFFLOAD_BUCKET", "b"),
+        ]);
+        let shared = ClaimCheckConfig::from_env(&both)
+            .unwrap()
+            .to_shared()
+            .unwrap();
+        assert!(matches!(shared.store, StoreConfig::S3(_)));
     }
 }

@@ -3,8 +3,9 @@
 //! - [`env`]: typed reads of `WHARF_*` environment variables with errors that name the variable
 //!   ([`ConfigError`]).
 //! - [`broker`]: the broker client settings (`WHARF_URL`, `WHARF_TOKEN`).
-//! - [`claim`]: the claim-check store (`WHARF_OFFLOAD_BUCKET` or `WHARF_OFFLOAD_DIR`) and threshold
-//!   (`WHARF_OFFLOAD_THRESHOLD_BYTES`), and the offload/resolve steps both functions apply.
+//! - [`claim`]: the claim-check settings (`WHARF_OFFLOAD_BUCKET` or `WHARF_OFFLOAD_DIR`, threshold
+//!   `WHARF_OFFLOAD_THRESHOLD_BYTES`), which open the shared [`wharf_blob::ClaimCheck`], and the
+//!   offload/resolve steps both functions apply, with their error context.
 //! - [`idempotency`]: `Idempotency-Key`s derived from the event a function handles, so Lambda's
 //!   retries of the same event never append twice.
 //! - [`logging`]: the log subscriber every function's `main` installs first.
@@ -18,6 +19,8 @@ pub mod logging;
 pub mod testing;
 
 pub use broker::broker_config_from_env;
-pub use claim::{ClaimCheck, ClaimCheckConfig, ClaimCheckError, is_pointer, resolve_record};
+pub use claim::{
+    ClaimCheck, ClaimCheckConfig, ClaimCheckError, is_pointer, offload_record, resolve_record,
+};
 pub use env::{ConfigError, Env};
 pub use idempotency::derived_key;

@@ -14,14 +14,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use wharf_blob::{PAYLOAD_HEADER, PAYLOAD_HEADER_S3};
 use wharf_proto::api::{ProduceResponse, ProduceResult};
 use wharf_proto::binary;
 
 use crate::meta::{MetaError, StoredProduce};
 use crate::metrics::{AcksLabels, TopicLabels};
 use crate::state::{Broker, now_ms};
-use crate::storage::{Bytes, Durability, Header, StorageError};
+use crate::storage::{Durability, StorageError};
 use crate::topic::Topic;
 use grouping::{Grouping, PartitionBatch};
 use record::{Limits, RecordError, is_json_object, prepare, prepare_binary, record_bytes};
@@ -230,13 +229,7 @@ async fn offload_values(broker: &Broker, topic: &Topic, group: &mut Grouping<'_>
     for (&(slot, position), pointer) in offloads.iter().zip(pointers) {
         match pointer {
             Ok(pointer) => {
-                let record = &mut group.batches[slot].records[position];
-                record.value = pointer;
-                record.value_is_json = true;
-                record.headers.push(Header {
-                    key: PAYLOAD_HEADER.to_owned(),
-                    value: Bytes::from_static(PAYLOAD_HEADER_S3.as_bytes()),
-                });
+                crate::claim::mark_pointer(&mut group.batches[slot].records[position], &pointer);
             }
             Err(e) => {
                 group.refuse(slot, position, &RecordError::ClaimCheck(e));

@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::value::RawValue;
-use wharf_blob::PAYLOAD_HEADER;
 use wharf_proto::api::{ErrorDetail, ProduceRecord};
 use wharf_proto::binary;
 use wharf_proto::partitioner::partition_for_key;
@@ -299,12 +298,10 @@ fn finish_record(
         (None, None) => None,
     };
 
-    // A record that already is a pointer (offloaded by the client) is never offloaded again.
-    let already_pointer = record.headers.iter().any(|h| h.key == PAYLOAD_HEADER);
-    let offload = !already_pointer
-        && limits
-            .offload_threshold
-            .is_some_and(|t| record.value.len() > t);
+    // The shared rule: a record that already is a pointer is never offloaded again.
+    let offload = limits
+        .offload_threshold
+        .is_some_and(|t| crate::claim::should_offload(&record, t));
     let size = if offload {
         record_bytes(&record) - record.value.len() as u64 + POINTER_ALLOWANCE_BYTES
     } else {
