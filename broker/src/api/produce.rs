@@ -42,30 +42,8 @@ const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// When a produce request is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Acks {
-    /// After the records are durable on disk (default). Kafka's `-1`.
-    #[serde(alias = "-1")]
-    All,
-    /// After the records are in the log (page cache). Kafka's `1`.
-    #[serde(alias = "1")]
-    Leader,
-    /// As soon as the request is validated: 202, no offsets. Kafka's `0`.
-    #[serde(alias = "0")]
-    None,
-}
-
-impl Acks {
-    fn label(self) -> &'static str {
-        match self {
-            Acks::All => "all",
-            Acks::Leader => "leader",
-            Acks::None => "none",
-        }
-    }
-}
+/// When a produce request is answered (`?acks=`): the wire contract's type.
+pub use wharf_proto::Acks;
 
 /// Query of a produce request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -652,7 +630,9 @@ async fn produce_body(
     broker
         .metrics
         .append_seconds
-        .get_or_create(&AcksLabels { acks: acks.label() })
+        .get_or_create(&AcksLabels {
+            acks: acks.as_str(),
+        })
         .observe(started.elapsed().as_secs_f64());
 
     let mut first_error: Option<ApiError> = None;

@@ -10,7 +10,10 @@
 
 pub mod api;
 pub mod binary;
+pub mod error_code;
 pub mod partitioner;
+
+pub use api::{Acks, ErrorCode};
 
 /// Header that marks a claim-check pointer record (`wharf-payload: s3`).
 pub const PAYLOAD_HEADER: &str = "wharf-payload";

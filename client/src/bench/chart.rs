@@ -48,7 +48,7 @@ fn render(report: &BenchReport, path: &Path) -> anyhow::Result<()> {
         c.record_bytes,
         c.batch_size,
         c.partitions,
-        super::value_name(c.acks),
+        c.acks,
         c.producers,
         c.consumers
     );

@@ -104,28 +104,6 @@ pub enum ValueKind {
     Json,
 }
 
-/// When the broker answers a produce request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AcksArg {
-    /// After fsync.
-    All,
-    /// After the records are in the log (page cache).
-    Leader,
-    /// Once validated, without offsets.
-    None,
-}
-
-impl From<AcksArg> for Acks {
-    fn from(a: AcksArg) -> Self {
-        match a {
-            AcksArg::All => Acks::All,
-            AcksArg::Leader => Acks::Leader,
-            AcksArg::None => Acks::None,
-        }
-    }
-}
-
 /// Options of `wharf bench` (the defaults are workload W).
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct BenchArgs {
@@ -153,9 +131,9 @@ pub struct BenchArgs {
     /// Concurrent consumer tasks (consumer i reads partitions p with p % consumers == i).
     #[arg(long, default_value_t = 1)]
     pub consumers: usize,
-    /// When the broker answers a produce request.
-    #[arg(long, value_enum, default_value_t = AcksArg::All)]
-    pub acks: AcksArg,
+    /// When the broker answers a produce request: all (after fsync), leader or none.
+    #[arg(long, default_value_t = Acks::All)]
+    pub acks: Acks,
     /// Wire encoding of requests and answers.
     #[arg(long, value_enum, default_value_t = Encoding::Binary)]
     pub encoding: Encoding,
@@ -187,7 +165,7 @@ pub struct BenchConfig {
     pub partitions: u32,
     pub producers: usize,
     pub consumers: usize,
-    pub acks: AcksArg,
+    pub acks: Acks,
     pub encoding: Encoding,
     pub values: ValueKind,
     pub topic: String,
@@ -220,7 +198,7 @@ impl BenchArgs {
             self.record_bytes >= min_bytes,
             "--record-bytes must be at least {min_bytes} with these options"
         );
-        if mode == BenchMode::EndToEnd && self.acks == AcksArg::None {
+        if mode == BenchMode::EndToEnd && self.acks == Acks::None {
             bail!("end-to-end mode needs acks all or leader");
         }
         let topic = match &self.topic {
@@ -569,9 +547,9 @@ fn batch_len(index: u64, total: u64, batch_size: usize) -> usize {
 fn check_answer(
     answer: &crate::client::ProduceAnswer,
     sent: usize,
-    acks: AcksArg,
+    acks: Acks,
 ) -> anyhow::Result<()> {
-    if acks == AcksArg::None {
+    if acks == Acks::None {
         ensure!(
             answer.status == 202 || answer.status == 200,
             "produce answered {} with acks=none",
@@ -678,7 +656,7 @@ async fn produce_phase(
                 requests: 0,
                 records: 0,
             };
-            let acks = Acks::from(config.acks);
+            let acks = config.acks;
             loop {
                 let index = next_batch.fetch_add(1, Ordering::Relaxed);
                 if index >= total_batches {
@@ -882,7 +860,7 @@ async fn end_to_end_phase(client: &Client, config: &BenchConfig) -> anyhow::Resu
         let config = config.clone();
         let next_batch = Arc::clone(&next_batch);
         producers.spawn(async move {
-            let acks = Acks::from(config.acks);
+            let acks = config.acks;
             loop {
                 let index = next_batch.fetch_add(1, Ordering::Relaxed);
                 if index >= total_batches {
@@ -966,7 +944,7 @@ fn print_table(out: &mut impl Write, report: &BenchReport) -> std::io::Result<()
         c.batch_size,
         c.producers,
         c.consumers,
-        value_name(c.acks),
+        c.acks,
         value_name(c.encoding),
         value_name(c.values),
     )?;
