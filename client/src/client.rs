@@ -11,13 +11,13 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wharf_proto::IDEMPOTENT_REPLAY_HEADER;
 use wharf_proto::api::{
     CommitRequest, CommitResponse, CreateTopic, ErrorBody, ErrorDetail, FetchResponse,
     GroupDescription, GroupList, JoinGroup, MemberState, OffsetLookup, PatchTopic, PollRequest,
     PollResponse, ProduceRecord, ProduceResult, ResetOffsets, TopicDescription, TopicList,
 };
 use wharf_proto::binary;
+use wharf_proto::{ErrorCode, IDEMPOTENT_REPLAY_HEADER};
 
 use crate::error::Error;
 use crate::record::{ConsumerRecord, Record, ValueFormat};
@@ -82,27 +82,8 @@ impl ClientConfig {
     }
 }
 
-/// When a produce request is answered (`?acks=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Acks {
-    /// After the records are fsynced (default; Kafka's `-1`).
-    #[default]
-    All,
-    /// After the records are in the log (page cache; Kafka's `1`).
-    Leader,
-    /// As soon as the request is accepted, without offsets (Kafka's `0`).
-    None,
-}
-
-impl Acks {
-    fn as_query(self) -> &'static str {
-        match self {
-            Acks::All => "all",
-            Acks::Leader => "leader",
-            Acks::None => "none",
-        }
-    }
-}
+/// When a produce request is answered (`?acks=`); defined with the wire types.
+pub use wharf_proto::Acks;
 
 /// The broker's answer to a produce request that reached the records (200, 202, 207, or 400
 /// when every record was refused): one result per record, in request order.
@@ -322,7 +303,7 @@ impl Client {
             }) => Error::Api {
                 operation: operation.to_owned(),
                 status: status.as_u16(),
-                code,
+                code: code.into(),
                 message,
                 retriable,
                 details,
@@ -331,7 +312,7 @@ impl Client {
             Err(_) => Error::Api {
                 operation: operation.to_owned(),
                 status: status.as_u16(),
-                code: format!("http_{}", status.as_u16()),
+                code: ErrorCode::Other(format!("http_{}", status.as_u16())),
                 message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
                 retriable: status.is_server_error(),
                 details: None,
@@ -489,9 +470,7 @@ impl Client {
         binary::write_produce_header(&mut out, records.len());
         for r in records {
             let key: Option<std::borrow::Cow<'_, [u8]>> = match (&r.key, &r.key_b64) {
-                (Some(serde_json::Value::String(s)), _) => Some(s.as_bytes().into()),
-                (Some(serde_json::Value::Null), _) => None,
-                (Some(other), _) => Some(other.to_string().into_bytes().into()),
+                (Some(json), _) => wharf_proto::api::key_bytes_of_json(json),
                 (None, Some(b)) => Some(B64.decode(b).map_err(|e| invalid("key_b64", e))?.into()),
                 (None, None) => None,
             };
@@ -583,7 +562,7 @@ impl Client {
         let path = format!(
             "/v1/topics/{}/records?acks={}",
             segment("topic", topic)?,
-            acks.as_query()
+            acks.as_str()
         );
         let op = format!("produce {topic}");
         let content_type = match batch.encoding {
@@ -883,7 +862,7 @@ mod tests {
         assert!(e.is_fenced());
         assert!(!e.is_retriable());
         let e = Client::api_error("op", StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
-        assert_eq!(e.code(), Some("http_502"));
+        assert_eq!(e.code().map(ErrorCode::as_str), Some("http_502"));
         assert!(e.is_retriable());
     }
 

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use wharf_proto::ErrorCode;
+
 /// Why a call to the broker failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -15,8 +17,9 @@ pub enum Error {
         operation: String,
         /// HTTP status.
         status: u16,
-        /// Stable snake_case code, e.g. `unknown_topic`, `fenced`.
-        code: String,
+        /// Stable snake_case code, e.g. `unknown_topic`, `fenced`; `http_<status>` (as
+        /// [`ErrorCode::Other`]) when the answer was not a broker error body.
+        code: ErrorCode,
         /// The broker's human-readable message.
         message: String,
         /// Whether the broker says the same request may succeed later.
@@ -61,7 +64,7 @@ impl Error {
     }
 
     /// The broker's error code, if the broker answered with one.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Error::Api { code, .. } => Some(code),
             _ => None,
@@ -78,12 +81,12 @@ impl Error {
 
     /// A commit was refused because this member no longer owns a partition at that epoch.
     pub fn is_fenced(&self) -> bool {
-        self.code() == Some("fenced")
+        self.code() == Some(&ErrorCode::Fenced)
     }
 
     /// The group does not know this member (its lease lapsed, or it left).
     pub fn is_unknown_member(&self) -> bool {
-        matches!(self, Error::Api { status: 404, code, .. } if code == "unknown_member" || code == "unknown_group")
+        matches!(self, Error::Api { status: 404, code, .. } if matches!(code, ErrorCode::UnknownMember | ErrorCode::UnknownGroup))
     }
 
     pub(crate) fn from_reqwest(operation: &str, timeout: Duration, e: reqwest::Error) -> Self {

@@ -37,3 +37,4 @@ pub use producer::{
 };
 pub use record::{ConsumerRecord, Record, ValueFormat};
 pub use wharf_proto;
+pub use wharf_proto::ErrorCode;

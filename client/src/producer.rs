@@ -39,6 +39,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
+use wharf_proto::ErrorCode;
 use wharf_proto::api::{ProduceRecord, ProduceResult};
 use wharf_proto::partitioner::partition_for_key;
 
@@ -114,7 +115,7 @@ pub enum ProduceError {
     /// records of the batch may have succeeded.
     #[error("record refused with {code}: {message}")]
     Rejected {
-        code: String,
+        code: ErrorCode,
         message: String,
         retriable: bool,
     },
@@ -673,7 +674,7 @@ impl BatchLoop {
                         }
                         Err(e) => {
                             counters.records_failed.fetch_add(1, Ordering::Relaxed);
-                            stale_metadata |= matches!(e, ProduceError::Rejected { code, .. } if code == "unknown_partition");
+                            stale_metadata |= matches!(e, ProduceError::Rejected { code, .. } if *code == ErrorCode::UnknownPartition);
                         }
                     }
                     let _ = meta.reply.send(outcome);
@@ -696,7 +697,7 @@ impl BatchLoop {
                 self.fail_all(topic, metas, 1, &error);
             }
             Err((attempts, error)) => {
-                if error.code() == Some("unknown_partition") {
+                if error.code() == Some(&ErrorCode::UnknownPartition) {
                     self.shared.invalidate(topic);
                 }
                 self.fail_all(topic, metas, attempts, &Arc::new(error));
@@ -744,7 +745,7 @@ impl BatchLoop {
 fn record_outcome(topic: &str, result: ProduceResult) -> Result<RecordMetadata, ProduceError> {
     if let Some(e) = result.error {
         return Err(ProduceError::Rejected {
-            code: e.code,
+            code: e.error_code(),
             message: e.message,
             retriable: e.retriable,
         });
@@ -757,7 +758,8 @@ fn record_outcome(topic: &str, result: ProduceResult) -> Result<RecordMetadata, 
             timestamp_ms: result.timestamp,
         }),
         None => Err(ProduceError::Rejected {
-            code: "missing_partition".to_owned(),
+            // Not a broker code: the client's own finding about the answer.
+            code: ErrorCode::Other("missing_partition".to_owned()),
             message: "the broker's result names no partition".to_owned(),
             retriable: false,
         }),

@@ -327,7 +327,7 @@ async fn keyed_records_land_where_kafka_puts_them_and_refusals_are_per_record() 
     }
     let err = bad.await.unwrap_err();
     assert!(
-        matches!(&err, ProduceError::Rejected { code, .. } if code == "unknown_partition"),
+        matches!(&err, ProduceError::Rejected { code, .. } if *code == wharf_client::ErrorCode::UnknownPartition),
         "{err}"
     );
     let log = read_topic(&client, "keyed").await;

@@ -8,6 +8,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use wharf_proto::ErrorCode;
 use wharf_proto::api::{ErrorBody, ErrorDetail};
 
 use crate::auth::AuthError;
@@ -22,7 +23,7 @@ use crate::topic::TopicError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("missing or invalid bearer token")]
     Unauthorized,
     #[error("token {token_name} may not {action:?} on {resource}")]
@@ -32,7 +33,7 @@ pub enum ApiError {
         resource: String,
     },
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     #[error("{message}")]
     LimitReached { message: String },
     #[error("unknown topic {topic}")]
@@ -46,7 +47,7 @@ pub enum ApiError {
     #[error("topic {topic} already exists")]
     TopicExists { topic: String },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("request body is larger than the limit of {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: u64 },
     #[error(
@@ -79,7 +80,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             message: message.into(),
@@ -111,28 +112,28 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest { code, .. }
             | Self::Conflict { code, .. }
-            | Self::NotFound { code, .. } => code,
-            Self::LimitReached { .. } => "limit_reached",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden { .. } => "forbidden",
-            Self::UnknownTopic { .. } => "unknown_topic",
-            Self::UnknownPartition { .. } => "unknown_partition",
-            Self::UnknownRoute { .. } => "unknown_route",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::TopicExists { .. } => "topic_exists",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::RecordTooLarge { .. } => "record_too_large",
-            Self::OffsetOutOfRange { .. } => "offset_out_of_range",
-            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
-            Self::ShuttingDown => "shutting_down",
-            Self::ClaimCheck { .. } => "claim_check_failed",
-            Self::DiskFull { .. } => "disk_full",
-            Self::Corruption { .. } => "corruption",
-            Self::Internal { .. } | Self::Failed { .. } => "internal",
+            | Self::NotFound { code, .. } => code.clone(),
+            Self::LimitReached { .. } => ErrorCode::LimitReached,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::UnknownTopic { .. } => ErrorCode::UnknownTopic,
+            Self::UnknownPartition { .. } => ErrorCode::UnknownPartition,
+            Self::UnknownRoute { .. } => ErrorCode::UnknownRoute,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::TopicExists { .. } => ErrorCode::TopicExists,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::RecordTooLarge { .. } => ErrorCode::RecordTooLarge,
+            Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::ClaimCheck { .. } => ErrorCode::ClaimCheckFailed,
+            Self::DiskFull { .. } => ErrorCode::DiskFull,
+            Self::Corruption { .. } => ErrorCode::Corruption,
+            Self::Internal { .. } | Self::Failed { .. } => ErrorCode::Internal,
         }
     }
 
@@ -170,7 +171,7 @@ impl ApiError {
     /// The error as it appears in a body (also per record in produce results).
     pub fn detail(&self) -> ErrorDetail {
         ErrorDetail {
-            code: self.code().to_owned(),
+            code: self.code().as_str().to_owned(),
             message: self.to_string(),
             retriable: self.retriable(),
             details: self.details(),
@@ -182,7 +183,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(code = self.code(), error = %self, "request failed");
+            tracing::error!(code = %self.code(), error = %self, "request failed");
         }
         // A too-large body is refused before it has all arrived. hyper then drops the
         // connection instead of reusing it; saying so keeps clients from sending their next
@@ -221,7 +222,9 @@ impl From<StorageError> for ApiError {
                 record_bytes: batch_bytes,
                 limit_bytes: max_bytes,
             },
-            StorageError::EmptyBatch => Self::bad_request("empty_batch", "no records to append"),
+            StorageError::EmptyBatch => {
+                Self::bad_request(ErrorCode::EmptyBatch, "no records to append")
+            }
             StorageError::DiskFull { detail } => Self::DiskFull { detail },
             StorageError::Corruption { detail } => Self::Corruption { detail },
             StorageError::Io { detail } => Self::Internal { detail },
@@ -248,12 +251,12 @@ impl From<ConsumeError> for ApiError {
         let message = e.to_string();
         let bad = |code| Self::bad_request(code, message);
         match e {
-            ConsumeError::InvalidMaxRecords => bad("invalid_max_records"),
-            ConsumeError::InvalidMaxBytes => bad("invalid_max_bytes"),
-            ConsumeError::InvalidWaitMs { .. } => bad("invalid_wait_ms"),
-            ConsumeError::InvalidMinBytes => bad("invalid_min_bytes"),
-            ConsumeError::InvalidResolve { .. } => bad("invalid_resolve"),
-            ConsumeError::InvalidAt { .. } => bad("invalid_at"),
+            ConsumeError::InvalidMaxRecords => bad(ErrorCode::InvalidMaxRecords),
+            ConsumeError::InvalidMaxBytes => bad(ErrorCode::InvalidMaxBytes),
+            ConsumeError::InvalidWaitMs { .. } => bad(ErrorCode::InvalidWaitMs),
+            ConsumeError::InvalidMinBytes => bad(ErrorCode::InvalidMinBytes),
+            ConsumeError::InvalidResolve { .. } => bad(ErrorCode::InvalidResolve),
+            ConsumeError::InvalidAt { .. } => bad(ErrorCode::InvalidAt),
             ConsumeError::UnknownTopic { topic } => Self::UnknownTopic { topic },
             ConsumeError::UnknownPartition { topic, partition } => {
                 Self::UnknownPartition { topic, partition }
@@ -285,9 +288,13 @@ impl From<AuthError> for ApiError {
 impl From<ProduceError> for ApiError {
     fn from(e: ProduceError) -> Self {
         match e {
-            ProduceError::InvalidJson { message } => Self::bad_request("invalid_json", message),
-            ProduceError::InvalidBatch(e) => Self::bad_request("invalid_batch", e.to_string()),
-            ProduceError::EmptyBatch => Self::bad_request("empty_batch", e.to_string()),
+            ProduceError::InvalidJson { message } => {
+                Self::bad_request(ErrorCode::InvalidJson, message)
+            }
+            ProduceError::InvalidBatch(e) => {
+                Self::bad_request(ErrorCode::InvalidBatch, e.to_string())
+            }
+            ProduceError::EmptyBatch => Self::bad_request(ErrorCode::EmptyBatch, e.to_string()),
             ProduceError::Storage(s) => s.into(),
             ProduceError::Meta(m) => m.into(),
             ProduceError::Task { .. } => Self::Internal {
@@ -314,13 +321,13 @@ impl From<TopicError> for ApiError {
     fn from(e: TopicError) -> Self {
         match e {
             TopicError::InvalidName { .. } => {
-                Self::bad_request("invalid_topic_name", e.to_string())
+                Self::bad_request(ErrorCode::InvalidTopicName, e.to_string())
             }
             TopicError::InvalidConfig { .. } => {
-                Self::bad_request("invalid_topic_config", e.to_string())
+                Self::bad_request(ErrorCode::InvalidTopicConfig, e.to_string())
             }
             TopicError::PartitionsCannotShrink { .. } => {
-                Self::bad_request("partitions_cannot_shrink", e.to_string())
+                Self::bad_request(ErrorCode::PartitionsCannotShrink, e.to_string())
             }
             TopicError::Exists { name } => Self::TopicExists { topic: name },
             TopicError::Unknown { name } => Self::UnknownTopic { topic: name },

@@ -19,6 +19,7 @@ use super::error::ApiError;
 use crate::service::produce::RecordsFormat;
 use crate::service::produce::record::is_json_object;
 use crate::state::Broker;
+use wharf_proto::ErrorCode;
 
 /// Query string parsed into `T`, with a JSON 400 on failure.
 #[derive(Debug)]
@@ -31,7 +32,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Q(v))
-            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))
     }
 }
 
@@ -46,7 +47,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| P(v))
-            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))
     }
 }
 
@@ -107,7 +108,10 @@ async fn collect_within(
     let mut total: u64 = 0;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("body_read_failed", format!("reading the body failed: {e}"))
+            ApiError::bad_request(
+                ErrorCode::BodyReadFailed,
+                format!("reading the body failed: {e}"),
+            )
         })?;
         total += chunk.len() as u64;
         if total > limit {
@@ -168,7 +172,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
         }
         Some("zstd") => {
             let decoder = zstd::stream::read::Decoder::new(raw.as_ref()).map_err(|e| {
-                ApiError::bad_request("invalid_encoding", format!("bad zstd body: {e}"))
+                ApiError::bad_request(ErrorCode::InvalidEncoding, format!("bad zstd body: {e}"))
             })?;
             decompress(decoder, limit, "zstd")
         }
@@ -181,10 +185,9 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
 
 fn decompress(reader: impl Read, limit: u64, name: &str) -> Result<Bytes, ApiError> {
     let mut out = Vec::new();
-    reader
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| ApiError::bad_request("invalid_encoding", format!("bad {name} body: {e}")))?;
+    reader.take(limit + 1).read_to_end(&mut out).map_err(|e| {
+        ApiError::bad_request(ErrorCode::InvalidEncoding, format!("bad {name} body: {e}"))
+    })?;
     if out.len() as u64 > limit {
         return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
     }
@@ -256,9 +259,10 @@ pub async fn json_body<T: DeserializeOwned>(
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if !is_json_object(body) {
         return Err(ApiError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             "the body must be a JSON object",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, e.to_string()))
 }

@@ -29,6 +29,7 @@ use crate::service::consume::{Budget, Polled, Resolve, poll as run_poll};
 use crate::service::groups::{DEFAULT_LEASE_MS, GroupError, ResetTo};
 use crate::service::topics::DeleteTopicError;
 use crate::state::Broker;
+use wharf_proto::ErrorCode;
 
 const GROUP_BODY_LIMIT: u64 = 1024 * 1024;
 
@@ -36,7 +37,7 @@ impl From<JoinError> for ApiError {
     fn from(e: JoinError) -> Self {
         match e {
             JoinError::TopicMismatch(_) => ApiError::Conflict {
-                code: "group_topic_mismatch",
+                code: ErrorCode::GroupTopicMismatch,
                 message: e.to_string(),
             },
             JoinError::TooManyMembers { .. } | JoinError::TooManyGroups { .. } => {
@@ -48,7 +49,7 @@ impl From<JoinError> for ApiError {
             | JoinError::InvalidMemberId { .. }
             | JoinError::EmptyTopic
             | JoinError::LeaseOutOfRange { .. } => {
-                ApiError::bad_request("invalid_join", e.to_string())
+                ApiError::bad_request(ErrorCode::InvalidJoin, e.to_string())
             }
             JoinError::Store(s) => s.into(),
         }
@@ -59,11 +60,11 @@ impl From<MemberError> for ApiError {
     fn from(e: MemberError) -> Self {
         match e {
             MemberError::UnknownGroup { .. } => ApiError::NotFound {
-                code: "unknown_group",
+                code: ErrorCode::UnknownGroup,
                 message: e.to_string(),
             },
             MemberError::UnknownMember { .. } => ApiError::NotFound {
-                code: "unknown_member",
+                code: ErrorCode::UnknownMember,
                 message: e.to_string(),
             },
         }
@@ -82,11 +83,11 @@ impl From<CommitError> for ApiError {
     fn from(e: CommitError) -> Self {
         match e {
             CommitError::Fenced { .. } => ApiError::Conflict {
-                code: "fenced",
+                code: ErrorCode::Fenced,
                 message: e.to_string(),
             },
             CommitError::DuplicatePartition { .. } | CommitError::NoOffsets => {
-                ApiError::bad_request("invalid_commit", e.to_string())
+                ApiError::bad_request(ErrorCode::InvalidCommit, e.to_string())
             }
             CommitError::Store(s) => s.into(),
         }
@@ -97,20 +98,22 @@ impl From<ResetError> for ApiError {
     fn from(e: ResetError) -> Self {
         match e {
             ResetError::MembersLive { .. } => ApiError::Conflict {
-                code: "members_live",
+                code: ErrorCode::MembersLive,
                 message: e.to_string(),
             },
             ResetError::TooManyGroups { .. } => ApiError::LimitReached {
                 message: e.to_string(),
             },
             ResetError::TopicMismatch(_) => ApiError::Conflict {
-                code: "group_topic_mismatch",
+                code: ErrorCode::GroupTopicMismatch,
                 message: e.to_string(),
             },
             ResetError::InvalidGroupName { .. }
             | ResetError::EmptyTopic
             | ResetError::DuplicatePartition { .. }
-            | ResetError::NoOffsets => ApiError::bad_request("invalid_reset", e.to_string()),
+            | ResetError::NoOffsets => {
+                ApiError::bad_request(ErrorCode::InvalidReset, e.to_string())
+            }
             ResetError::Store(s) => s.into(),
         }
     }
@@ -120,11 +123,11 @@ impl From<DeleteGroupError> for ApiError {
     fn from(e: DeleteGroupError) -> Self {
         match e {
             DeleteGroupError::UnknownGroup { .. } => ApiError::NotFound {
-                code: "unknown_group",
+                code: ErrorCode::UnknownGroup,
                 message: e.to_string(),
             },
             DeleteGroupError::MembersLive { .. } => ApiError::Conflict {
-                code: "members_live",
+                code: ErrorCode::MembersLive,
                 message: e.to_string(),
             },
             DeleteGroupError::Store(s) => s.into(),
@@ -135,7 +138,7 @@ impl From<DeleteGroupError> for ApiError {
 impl From<DescribeError> for ApiError {
     fn from(e: DescribeError) -> Self {
         ApiError::NotFound {
-            code: "unknown_group",
+            code: ErrorCode::UnknownGroup,
             message: e.to_string(),
         }
     }
@@ -164,7 +167,9 @@ impl From<GroupError> for ApiError {
             GroupError::UnknownPartition { topic, partition } => {
                 ApiError::UnknownPartition { topic, partition }
             }
-            GroupError::InvalidReset { message } => ApiError::bad_request("invalid_reset", message),
+            GroupError::InvalidReset { message } => {
+                ApiError::bad_request(ErrorCode::InvalidReset, message)
+            }
             GroupError::Storage(e) => e.into(),
             GroupError::Task { .. } => ApiError::Internal {
                 detail: e.to_string(),

@@ -24,6 +24,7 @@ use crate::service::produce::{
     Acks, MAX_IDEMPOTENCY_KEY_LEN, ProduceInput, ProduceOutcome, ProduceStatus, produce as run,
 };
 use crate::state::Broker;
+use wharf_proto::ErrorCode;
 
 /// Query of a produce request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -81,8 +82,10 @@ fn render(outcome: ProduceOutcome, answer: AnswerFormat) -> Response {
     };
     let (content_type, body): (&'static str, Vec<u8>) = if outcome.status == ProduceStatus::Refused
     {
-        let error =
-            ApiError::bad_request("invalid_records", "every record was refused; see results");
+        let error = ApiError::bad_request(
+            ErrorCode::InvalidRecords,
+            "every record was refused; see results",
+        );
         let body = serde_json::json!({ "error": error.detail(), "results": outcome.results });
         ("application/json", body.to_string().into_bytes())
     } else if answer != AnswerFormat::Json {
@@ -160,13 +163,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     };
     let key = value.to_str().map_err(|_| {
         ApiError::bad_request(
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key must be visible ASCII",
         )
     })?;
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
         return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
         ));
     }

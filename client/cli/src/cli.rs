@@ -118,7 +118,7 @@ pub struct ProduceArgs {
     #[arg(long = "header", value_name = "NAME=VALUE")]
     pub headers: Vec<String>,
     /// When the broker answers: all (fsynced), leader, none.
-    #[arg(long, default_value = "all", value_parser = parse_acks)]
+    #[arg(long, default_value_t = Acks::All)]
     pub acks: Acks,
     /// Batch linger time in milliseconds.
     #[arg(long, default_value_t = 5)]
@@ -155,15 +155,6 @@ pub struct ConsumeArgs {
     /// Long-poll wait per request in milliseconds (with --follow).
     #[arg(long, default_value_t = 10_000)]
     pub wait_ms: u64,
-}
-
-fn parse_acks(s: &str) -> Result<Acks, String> {
-    match s {
-        "all" | "-1" => Ok(Acks::All),
-        "leader" | "1" => Ok(Acks::Leader),
-        "none" | "0" => Ok(Acks::None),
-        other => Err(format!("acks must be all, leader or none, not {other:?}")),
-    }
 }
 
 /// Runs one parsed command.

@@ -5,10 +5,15 @@
 //! - Retention settings use Kafka's convention: `-1` means unlimited.
 //! - Every failure carries an [`ErrorBody`] with a stable snake_case `code`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
+
+pub use crate::error_code::ErrorCode;
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -35,6 +40,14 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<serde_json::Value>,
+}
+
+impl ErrorDetail {
+    /// The code, typed. (`code` stays a `String` field so the broker, which builds these from
+    /// its own `&'static str` codes, keeps compiling; the JSON is the same either way.)
+    pub fn error_code(&self) -> ErrorCode {
+        ErrorCode::from(self.code.as_str())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,6 +128,86 @@ pub struct TopicList {
 // ---------------------------------------------------------------------------------------------
 // Produce
 
+/// When a produce request is answered: the `acks` query parameter of
+/// `POST /v1/topics/{topic}/records` (`all|leader|1|none|0`, also Kafka's `-1` for `all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// After the records are durable on disk (default). Kafka's `-1`.
+    #[default]
+    All,
+    /// After the records are in the log (page cache). Kafka's `1`.
+    Leader,
+    /// As soon as the request is validated: 202, no offsets. Kafka's `0`.
+    None,
+}
+
+impl Acks {
+    /// The canonical spellings, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["all", "leader", "none"];
+
+    /// The canonical query-string form (also the metrics label).
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// An `acks` value that is none of `all|-1|leader|1|none|0`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("acks must be all, leader or none, not {0:?}")]
+pub struct InvalidAcks(pub String);
+
+impl FromStr for Acks {
+    type Err = InvalidAcks;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" | "-1" => Ok(Acks::All),
+            "leader" | "1" => Ok(Acks::Leader),
+            "none" | "0" => Ok(Acks::None),
+            other => Err(InvalidAcks(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Acks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Acks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Acks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<'de, str>::deserialize(deserializer)?;
+        // serde's own wording for an unknown variant, as a derived enum answers.
+        text.parse()
+            .map_err(|_| serde::de::Error::unknown_variant(&text, &Self::NAMES))
+    }
+}
+
+/// The bytes a JSON `key` stands for: a string is its UTF-8 bytes (as Kafka's StringSerializer
+/// would), `null` is no key, any other JSON value is its compact text. Borrows for strings.
+pub fn key_bytes_of_json(key: &serde_json::Value) -> Option<Cow<'_, [u8]>> {
+    match key {
+        serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_bytes())),
+        serde_json::Value::Null => None,
+        other => Some(Cow::Owned(other.to_string().into_bytes())),
+    }
+}
+
+/// [`key_bytes_of_json`] for an owned key: a string key's buffer is reused, not copied.
+pub fn into_key_bytes(key: serde_json::Value) -> Option<Vec<u8>> {
+    match key {
+        serde_json::Value::String(s) => Some(s.into_bytes()),
+        other => key_bytes_of_json(&other).map(Cow::into_owned),
+    }
+}
+
 /// `POST /v1/topics/{topic}/records`.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -128,8 +221,8 @@ pub struct ProduceRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProduceRecord {
-    /// Key as JSON: a string is used as its UTF-8 bytes (as Kafka's StringSerializer would),
-    /// any other JSON value as its compact text.
+    /// Key as JSON, stored as [`key_bytes_of_json`] says: a string as its UTF-8 bytes, `null`
+    /// as no key, any other JSON value as its compact text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub key: Option<serde_json::Value>,
@@ -259,6 +352,56 @@ mod tests {
         let r: PolledRecord = serde_json::from_str(text).unwrap();
         assert_eq!(r.value.unwrap().get(), r#"{"a":[1]}"#);
         assert_eq!((r.partition, r.epoch, r.offset), (1, 5, 9));
+    }
+
+    #[test]
+    fn acks_parse_every_spelling_and_print_the_canonical_one() {
+        for (text, acks) in [
+            ("all", Acks::All),
+            ("-1", Acks::All),
+            ("leader", Acks::Leader),
+            ("1", Acks::Leader),
+            ("none", Acks::None),
+            ("0", Acks::None),
+        ] {
+            assert_eq!(text.parse::<Acks>(), Ok(acks));
+            let json: Acks = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+            assert_eq!(json, acks);
+        }
+        assert_eq!(Acks::default(), Acks::All);
+        assert_eq!(Acks::Leader.to_string(), "leader");
+        assert_eq!(serde_json::to_string(&Acks::None).unwrap(), "\"none\"");
+        assert!("2".parse::<Acks>().is_err());
+        let err = serde_json::from_str::<Acks>("\"some\"").unwrap_err();
+        assert!(err.to_string().contains("unknown variant `some`"), "{err}");
+    }
+
+    #[test]
+    fn json_keys_are_string_bytes_or_compact_text() {
+        use serde_json::json;
+        assert_eq!(
+            key_bytes_of_json(&json!("k é")).as_deref(),
+            Some("k é".as_bytes())
+        );
+        assert_eq!(key_bytes_of_json(&json!(null)), None);
+        assert_eq!(
+            key_bytes_of_json(&json!({"a": [1, 2]})).as_deref(),
+            Some(&b"{\"a\":[1,2]}"[..])
+        );
+        assert_eq!(into_key_bytes(json!(42)), Some(b"42".to_vec()));
+        assert_eq!(into_key_bytes(json!("k")), Some(b"k".to_vec()));
+        assert_eq!(into_key_bytes(json!(null)), None);
+    }
+
+    #[test]
+    fn error_bodies_carry_a_typed_code_and_keep_unknown_ones() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"fenced","message":"m","retriable":false}}"#)
+                .unwrap();
+        assert_eq!(body.error.error_code(), ErrorCode::Fenced);
+        let newer: ErrorDetail =
+            serde_json::from_str(r#"{"code":"brand_new","message":"m","retriable":true}"#).unwrap();
+        assert_eq!(newer.error_code(), ErrorCode::Other("brand_new".to_owned()));
     }
 
     #[test]

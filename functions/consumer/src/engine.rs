@@ -28,7 +28,8 @@ use serde::Serialize;
 use serde_json::Value;
 use wharf_client::wharf_proto::api::{AutoOffsetReset, CreateTopic, OffsetCommit};
 use wharf_client::{
-    Client, CommitMode, ConsumeError, Consumer, ConsumerConfig, ConsumerRecord, Heartbeat, Record,
+    Client, CommitMode, ConsumeError, Consumer, ConsumerConfig, ConsumerRecord, ErrorCode,
+    Heartbeat, Record,
 };
 use wharf_functions_shared::{
     ClaimCheck, ConfigError, Env, broker_config_from_env, derived_key, resolve_record,
@@ -191,7 +192,7 @@ impl<H: BatchHandler> Engine<H> {
                         tracing::info!(topic = %topic, "created the dead-letter topic");
                         Ok(())
                     }
-                    Err(e) if e.code() == Some("topic_exists") => Ok(()),
+                    Err(e) if e.code() == Some(&ErrorCode::TopicExists) => Ok(()),
                     Err(source) => Err(ConsumerError::DlqTopic { topic, source }),
                 }
             })
@@ -508,7 +509,7 @@ impl<H: BatchHandler> Engine<H> {
                 source: wharf_client::Error::Api {
                     operation: format!("produce {dlq}"),
                     status: answer.status,
-                    code: err.code.clone(),
+                    code: err.error_code(),
                     message: err.message.clone(),
                     retriable: err.retriable,
                     details: None,

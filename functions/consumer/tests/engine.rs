@@ -100,7 +100,7 @@ async fn committed_total(client: &Client) -> u64 {
             .iter()
             .map(|p| p.committed_offset.unwrap_or(0))
             .sum(),
-        Err(e) if e.code() == Some("unknown_group") => 0,
+        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => 0,
         Err(e) => panic!("{e}"),
     }
 }
@@ -108,7 +108,7 @@ async fn committed_total(client: &Client) -> u64 {
 async fn live_members(client: &Client) -> usize {
     match client.describe_group("inventory").await {
         Ok(d) => d.members.len(),
-        Err(e) if e.code() == Some("unknown_group") => 0,
+        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => 0,
         Err(e) => panic!("{e}"),
     }
 }

@@ -74,7 +74,7 @@ async fn committed(client: &Client) -> u64 {
             .iter()
             .map(|p| p.committed_offset.unwrap_or(0))
             .sum(),
-        Err(e) if e.code() == Some("unknown_group") => 0,
+        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => 0,
         Err(e) => panic!("{e}"),
     }
 }

@@ -76,7 +76,7 @@ impl ProducerError {
             ProducerError::InvalidEvent { code, .. } => (*code).to_owned(),
             ProducerError::NoTopic { .. } => "no_topic".to_owned(),
             ProducerError::Broker { source, .. } => match source.as_ref() {
-                wharf_client::Error::Api { code, .. } => code.clone(),
+                wharf_client::Error::Api { code, .. } => code.to_string(),
                 wharf_client::Error::Timeout { .. } => "broker_timeout".to_owned(),
                 _ => "broker_unavailable".to_owned(),
             },

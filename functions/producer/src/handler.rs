@@ -1,6 +1,7 @@
 //! The [`Handler`]: configuration and clients built once per cold start, one call per event.
 
 use serde_json::Value;
+use wharf_client::wharf_proto::api::key_bytes_of_json;
 use wharf_client::{Client, ProduceAnswer, Record};
 use wharf_functions_shared::{ClaimCheck, Env, broker_config_from_env, offload_record};
 
@@ -172,12 +173,8 @@ pub(crate) fn results_json(topic: &str, answer: &ProduceAnswer) -> Value {
     })
 }
 
-/// The key a JSON pointer selects in `value`: a string as its UTF-8 bytes, other JSON as its
-/// compact text (the broker's rule for `key`); `None` when the pointer selects nothing or null.
+/// The key a JSON pointer selects in `value`, by the broker's rule for `key`
+/// ([`key_bytes_of_json`]); `None` when the pointer selects nothing or null.
 pub(crate) fn key_at(value: &Value, pointer: &str) -> Option<bytes::Bytes> {
-    match value.pointer(pointer)? {
-        Value::Null => None,
-        Value::String(s) => Some(bytes::Bytes::from(s.clone().into_bytes())),
-        other => Some(bytes::Bytes::from(other.to_string().into_bytes())),
-    }
+    key_bytes_of_json(value.pointer(pointer)?).map(|k| bytes::Bytes::from(k.into_owned()))
 }

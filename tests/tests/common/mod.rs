@@ -205,7 +205,7 @@ pub async fn committed(client: &Client, group: &str) -> BTreeMap<u32, u64> {
             .iter()
             .map(|p| (p.partition, p.committed_offset.unwrap_or(0)))
             .collect(),
-        Err(e) if e.code() == Some("unknown_group") => BTreeMap::new(),
+        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => BTreeMap::new(),
         Err(e) => panic!("describe group {group}: {e}"),
     }
 }

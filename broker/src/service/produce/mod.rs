@@ -30,30 +30,7 @@ pub use record::compact_json;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// When a produce request is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Acks {
-    /// After the records are durable on disk (default). Kafka's `-1`.
-    #[serde(alias = "-1")]
-    All,
-    /// After the records are in the log (page cache). Kafka's `1`.
-    #[serde(alias = "1")]
-    Leader,
-    /// As soon as the request is validated: no offsets. Kafka's `0`.
-    #[serde(alias = "0")]
-    None,
-}
-
-impl Acks {
-    fn label(self) -> &'static str {
-        match self {
-            Acks::All => "all",
-            Acks::Leader => "leader",
-            Acks::None => "none",
-        }
-    }
-}
+pub use wharf_proto::Acks;
 
 /// How the records of a request are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +317,7 @@ async fn produce_records(
         .metrics
         .append_seconds
         .get_or_create(&AcksLabels {
-            acks: input.acks.label(),
+            acks: input.acks.as_str(),
         })
         .observe(started.elapsed().as_secs_f64());
 

@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::value::RawValue;
-use wharf_proto::api::{ErrorDetail, ProduceRecord};
+use wharf_proto::ErrorCode;
+use wharf_proto::api::{ErrorDetail, ProduceRecord, into_key_bytes};
 use wharf_proto::binary;
 use wharf_proto::partitioner::partition_for_key;
 
@@ -63,18 +64,18 @@ impl RecordError {
     }
 
     /// The stable code clients branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRecord { .. } => "invalid_record",
-            Self::AmbiguousKey => "ambiguous_key",
-            Self::AmbiguousValue => "ambiguous_value",
-            Self::MissingValue => "missing_value",
-            Self::InvalidBase64 { .. } => "invalid_base64",
-            Self::EmptyHeaderName => "invalid_header",
-            Self::InvalidTimestamp { .. } => "invalid_timestamp",
-            Self::UnknownPartition { .. } => "unknown_partition",
-            Self::TooLarge { .. } => "record_too_large",
-            Self::ClaimCheck(_) => "claim_check_failed",
+            Self::InvalidRecord { .. } => ErrorCode::InvalidRecord,
+            Self::AmbiguousKey => ErrorCode::AmbiguousKey,
+            Self::AmbiguousValue => ErrorCode::AmbiguousValue,
+            Self::MissingValue => ErrorCode::MissingValue,
+            Self::InvalidBase64 { .. } => ErrorCode::InvalidBase64,
+            Self::EmptyHeaderName => ErrorCode::InvalidHeader,
+            Self::InvalidTimestamp { .. } => ErrorCode::InvalidTimestamp,
+            Self::UnknownPartition { .. } => ErrorCode::UnknownPartition,
+            Self::TooLarge { .. } => ErrorCode::RecordTooLarge,
+            Self::ClaimCheck(_) => ErrorCode::ClaimCheckFailed,
             Self::Storage(e) => storage_code(e),
         }
     }
@@ -100,7 +101,7 @@ impl RecordError {
             _ => None,
         };
         ErrorDetail {
-            code: self.code().to_owned(),
+            code: self.code().as_str().to_owned(),
             message: self.to_string(),
             retriable: self.retriable(),
             details,
@@ -109,17 +110,17 @@ impl RecordError {
 }
 
 /// The code of a storage error (the same the HTTP layer answers a whole request with).
-pub fn storage_code(e: &StorageError) -> &'static str {
+pub fn storage_code(e: &StorageError) -> ErrorCode {
     match e {
-        StorageError::OffsetOutOfRange { .. } => "offset_out_of_range",
-        StorageError::BatchTooLarge { .. } => "record_too_large",
-        StorageError::EmptyBatch => "empty_batch",
-        StorageError::DiskFull { .. } => "disk_full",
-        StorageError::Corruption { .. } => "corruption",
+        StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        StorageError::BatchTooLarge { .. } => ErrorCode::RecordTooLarge,
+        StorageError::EmptyBatch => ErrorCode::EmptyBatch,
+        StorageError::DiskFull { .. } => ErrorCode::DiskFull,
+        StorageError::Corruption { .. } => ErrorCode::Corruption,
         StorageError::Io { .. }
         | StorageError::Poisoned { .. }
         | StorageError::InvalidRecord { .. }
-        | StorageError::InvalidConfig { .. } => "internal",
+        | StorageError::InvalidConfig { .. } => ErrorCode::Internal,
     }
 }
 
@@ -179,9 +180,7 @@ pub(super) fn prepare(raw: &RawValue, limits: &Limits<'_>) -> Result<Prepared, R
 
     let key: Option<Bytes> = match (record.key, record.key_b64) {
         (Some(_), Some(_)) => return Err(RecordError::AmbiguousKey),
-        (Some(serde_json::Value::String(s)), None) => Some(Bytes::from(s)),
-        (Some(serde_json::Value::Null), None) => None,
-        (Some(other), None) => Some(Bytes::from(other.to_string())),
+        (Some(json), None) => into_key_bytes(json).map(Bytes::from),
         (None, Some(b64)) => Some(decode_b64("key_b64", &b64)?),
         (None, None) => None,
     };
@@ -396,7 +395,13 @@ mod tests {
         assert!(p.record.value_is_json);
         assert_eq!(p.record.timestamp_ms, 7);
 
-        let code = |text: &str| prepare(&raw(text), &limits(4, 16, 0)).err().unwrap().code();
+        let code = |text: &str| {
+            prepare(&raw(text), &limits(4, 16, 0))
+                .err()
+                .unwrap()
+                .code()
+                .to_string()
+        };
         assert_eq!(code(r#"{"key":"a"}"#), "missing_value");
         assert_eq!(code(r#"{"value":1,"value_b64":"AA=="}"#), "ambiguous_value");
         assert_eq!(code(r#"{"value_b64":"!!"}"#), "invalid_base64");
@@ -432,7 +437,8 @@ mod tests {
         assert_eq!(p.record.value.as_ref(), br#"{"a":1}"#);
         assert_eq!(p.record.timestamp_ms, 7);
 
-        let code = |r: binary::ProduceRecord| prepare_binary(r, &limits).err().unwrap().code();
+        let code =
+            |r: binary::ProduceRecord| prepare_binary(r, &limits).err().unwrap().code().to_string();
         let not_json = binary::ProduceRecord {
             value: Bytes::from_static(b"{nope"),
             value_is_json: true,
@@ -470,11 +476,14 @@ mod tests {
         let disk = RecordError::Storage(StorageError::DiskFull {
             detail: "no space".into(),
         });
-        assert_eq!((disk.code(), disk.retriable()), ("disk_full", true));
+        assert_eq!((disk.code(), disk.retriable()), (ErrorCode::DiskFull, true));
         // A poisoned partition stays read-only until a restart: clients must not retry it.
         let poisoned = RecordError::Storage(StorageError::Poisoned {
             detail: "fsync failed".into(),
         });
-        assert_eq!((poisoned.code(), poisoned.retriable()), ("internal", false));
+        assert_eq!(
+            (poisoned.code(), poisoned.retriable()),
+            (ErrorCode::Internal, false)
+        );
     }
 }

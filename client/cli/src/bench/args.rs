@@ -55,28 +55,6 @@ pub enum ValueKind {
     Json,
 }
 
-/// When the broker answers a produce request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AcksArg {
-    /// After fsync.
-    All,
-    /// After the records are in the log (page cache).
-    Leader,
-    /// Once validated, without offsets.
-    None,
-}
-
-impl From<AcksArg> for Acks {
-    fn from(a: AcksArg) -> Self {
-        match a {
-            AcksArg::All => Acks::All,
-            AcksArg::Leader => Acks::Leader,
-            AcksArg::None => Acks::None,
-        }
-    }
-}
-
 /// Options of `wharf bench` (the defaults are workload W).
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct BenchArgs {
@@ -104,9 +82,9 @@ pub struct BenchArgs {
     /// Concurrent consumer tasks (consumer i reads partitions p with p % consumers == i).
     #[arg(long, default_value_t = 1)]
     pub consumers: usize,
-    /// When the broker answers a produce request.
-    #[arg(long, value_enum, default_value_t = AcksArg::All)]
-    pub acks: AcksArg,
+    /// When the broker answers a produce request: all (after fsync), leader or none.
+    #[arg(long, default_value_t = Acks::All)]
+    pub acks: Acks,
     /// Wire encoding of requests and answers.
     #[arg(long, value_enum, default_value_t = Encoding::Binary)]
     pub encoding: Encoding,
@@ -138,7 +116,7 @@ pub struct BenchConfig {
     pub partitions: u32,
     pub producers: usize,
     pub consumers: usize,
-    pub acks: AcksArg,
+    pub acks: Acks,
     pub encoding: Encoding,
     pub values: ValueKind,
     pub topic: String,
@@ -171,7 +149,7 @@ impl BenchArgs {
             self.record_bytes >= min_bytes,
             "--record-bytes must be at least {min_bytes} with these options"
         );
-        if mode == BenchMode::EndToEnd && self.acks == AcksArg::None {
+        if mode == BenchMode::EndToEnd && self.acks == Acks::None {
             bail!("end-to-end mode needs acks all or leader");
         }
         let topic = match &self.topic {

@@ -12,7 +12,7 @@ use font8x8::UnicodeFonts;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::report::{BenchReport, mode_name, value_name};
+use super::report::{BenchReport, mode_name};
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 820;
@@ -48,7 +48,7 @@ fn render(report: &BenchReport, path: &Path) -> anyhow::Result<()> {
         c.record_bytes,
         c.batch_size,
         c.partitions,
-        value_name(c.acks),
+        c.acks,
         c.producers,
         c.consumers
     );

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use tokio::task::JoinSet;
-use wharf_client::{Acks, Client, EncodedBatch, FetchOptions, Record};
+use wharf_client::{Client, EncodedBatch, FetchOptions, Record};
 
 use super::args::{BenchConfig, BenchMode};
 use super::measure::{
@@ -105,7 +105,7 @@ async fn produce_phase(
                 requests: 0,
                 records: 0,
             };
-            let acks = Acks::from(config.acks);
+            let acks = config.acks;
             loop {
                 let index = next_batch.fetch_add(1, Ordering::Relaxed);
                 if index >= total_batches {
@@ -309,7 +309,7 @@ async fn end_to_end_phase(client: &Client, config: &BenchConfig) -> anyhow::Resu
         let config = config.clone();
         let next_batch = Arc::clone(&next_batch);
         producers.spawn(async move {
-            let acks = Acks::from(config.acks);
+            let acks = config.acks;
             loop {
                 let index = next_batch.fetch_add(1, Ordering::Relaxed);
                 if index >= total_batches {

@@ -118,7 +118,7 @@ pub(super) fn print_table(out: &mut impl Write, report: &BenchReport) -> std::io
         c.batch_size,
         c.producers,
         c.consumers,
-        value_name(c.acks),
+        c.acks,
         value_name(c.encoding),
         value_name(c.values),
     )?;

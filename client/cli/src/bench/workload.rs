@@ -5,7 +5,8 @@ use anyhow::{bail, ensure};
 use bytes::Bytes;
 use wharf_client::{ProduceAnswer, Record, ValueFormat};
 
-use super::args::{AcksArg, ValueKind};
+use super::args::ValueKind;
+use wharf_client::Acks;
 
 /// Width of the send timestamp at the start of an end-to-end value.
 pub(super) const STAMP_DIGITS: usize = 20;
@@ -56,12 +57,8 @@ pub(super) fn batch_len(index: u64, total: u64, batch_size: usize) -> usize {
 }
 
 /// Checks that the broker stored every record of a produce answer.
-pub(super) fn check_answer(
-    answer: &ProduceAnswer,
-    sent: usize,
-    acks: AcksArg,
-) -> anyhow::Result<()> {
-    if acks == AcksArg::None {
+pub(super) fn check_answer(answer: &ProduceAnswer, sent: usize, acks: Acks) -> anyhow::Result<()> {
+    if acks == Acks::None {
         ensure!(
             answer.status == 202 || answer.status == 200,
             "produce answered {} with acks=none",

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
-use wharf_client::wharf_proto::api::ProduceRecord;
+use wharf_client::wharf_proto::api::{ProduceRecord, into_key_bytes};
 use wharf_client::{Record, ValueFormat};
 use wharf_functions_shared::derived_key;
 
@@ -90,8 +90,7 @@ fn from_wire(r: ProduceRecord) -> Result<Record, String> {
     };
     record.key = match (r.key, r.key_b64) {
         (Some(_), Some(_)) => return Err("give key or key_b64, not both".to_owned()),
-        (Some(Value::String(s)), None) => Some(Bytes::from(s.into_bytes())),
-        (Some(other), None) => Some(Bytes::from(other.to_string().into_bytes())),
+        (Some(json), None) => into_key_bytes(json).map(Bytes::from),
         (None, Some(b)) => Some(Bytes::from(
             B64.decode(b)
                 .map_err(|e| format!("key_b64 is not base64: {e}"))?,
