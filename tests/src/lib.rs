@@ -18,7 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use wharf_consumer::{BatchHandler, BatchResponse, HandlerError, ItemIdentifier, KafkaEvent};
+use wharf_consumer::{
+    BatchHandler, BatchResponse, HandlerError, ItemIdentifier, KafkaEvent, KafkaEventExt,
+    KafkaRecordExt,
+};
 
 /// Values up to this size (and valid UTF-8) are copied into [`Seen::value`].
 pub const INLINE_VALUE_BYTES: usize = 4096;
@@ -84,16 +87,14 @@ impl Recorder {
         let mut out = Vec::new();
         let mut failures = Vec::new();
         for r in event.iter() {
+            let id = ItemIdentifier::from(r);
             let value = r
                 .value_bytes()
                 .map_err(|e| format!("value is not base64: {e}"))?;
             if let Some(poison) = &self.poison
                 && contains(&value, poison.as_bytes())
             {
-                failures.push(ItemIdentifier {
-                    partition: r.partition,
-                    offset: r.offset,
-                });
+                failures.push(id);
                 continue;
             }
             let key = match r.key_bytes() {
@@ -107,14 +108,14 @@ impl Recorder {
                 .then(|| String::from_utf8(value.clone()).ok())
                 .flatten();
             let seen = Seen {
-                topic: r.topic.clone(),
-                partition: r.partition,
-                offset: r.offset,
+                topic: r.topic.clone().unwrap_or_default(),
+                partition: id.partition,
+                offset: id.offset,
                 key,
                 value: inline,
                 len: value.len(),
                 sha256: hex::encode(Sha256::digest(&value)),
-                timestamp: r.timestamp,
+                timestamp: r.timestamp.timestamp_millis(),
                 seen_ms,
             };
             serde_json::to_writer(&mut out, &seen).map_err(|e| e.to_string())?;

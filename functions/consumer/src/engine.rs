@@ -37,7 +37,7 @@ use wharf_functions_shared::{
 
 use crate::config::ConsumerSettings;
 use crate::handler::{BatchHandler, HandlerError};
-use crate::kafka::{ItemIdentifier, KafkaEvent};
+use crate::kafka::{ItemIdentifier, event_from_records};
 
 /// Why an invocation failed (after committing what it could and leaving the group).
 #[derive(Debug, thiserror::Error)]
@@ -358,7 +358,7 @@ impl<H: BatchHandler> Engine<H> {
                 deliver.push(i);
             }
             if !deliver.is_empty() {
-                let event = KafkaEvent::from_records(
+                let event = event_from_records(
                     self.client.url(),
                     deliver.iter().filter_map(|&i| resolved[i].as_ref()),
                 );

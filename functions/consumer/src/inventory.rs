@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::handler::{BatchHandler, HandlerError};
-use crate::kafka::{BatchResponse, ItemIdentifier, KafkaEvent, KafkaRecord};
+use crate::kafka::{BatchResponse, ItemIdentifier, KafkaEvent, KafkaRecord, KafkaRecordExt};
 
 /// Applied offsets remembered per partition.
 const REMEMBERED_OFFSETS: usize = 100_000;
@@ -103,8 +103,9 @@ impl Inventory {
         let mut failures = Vec::new();
         for (tp, records) in &event.records {
             for r in records {
+                let id = ItemIdentifier::from(r);
                 let applied = state.applied.entry(tp.clone()).or_default();
-                if applied.contains(&r.offset) {
+                if applied.contains(&id.offset) {
                     continue; // redelivered after a crash: already counted
                 }
                 match parse_order(r) {
@@ -112,17 +113,14 @@ impl Inventory {
                         *state.stock.entry(order.sku).or_insert(self.initial_stock) -=
                             order.quantity;
                         state.orders += 1;
-                        applied.insert(r.offset);
+                        applied.insert(id.offset);
                         while applied.len() > REMEMBERED_OFFSETS {
                             applied.pop_first();
                         }
                     }
                     Err(reason) => {
                         tracing::warn!(partition = r.partition, offset = r.offset, reason = %reason, "not an order");
-                        failures.push(ItemIdentifier {
-                            partition: r.partition,
-                            offset: r.offset,
-                        });
+                        failures.push(id);
                     }
                 }
             }

@@ -31,7 +31,9 @@ use wharf_functions_shared::Env;
 pub use config::ConsumerSettings;
 pub use engine::{ConsumerError, Engine, Summary};
 pub use handler::{BatchHandler, HandlerError};
-pub use kafka::{BatchResponse, ItemIdentifier, KafkaEvent, KafkaRecord};
+pub use kafka::{
+    BatchResponse, ItemIdentifier, KafkaEvent, KafkaEventExt, KafkaRecord, KafkaRecordExt,
+};
 
 /// Runs a consumer function whose batches go to `handler`: settings and clients once per cold
 /// start, then one [`Engine::invoke`] per invocation.

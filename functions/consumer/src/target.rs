@@ -9,7 +9,7 @@ use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 
 use crate::handler::{BatchHandler, HandlerError};
-use crate::kafka::{BatchResponse, KafkaEvent};
+use crate::kafka::{BatchResponse, KafkaEvent, lambda_json};
 
 /// Invokes `function` synchronously with each batch.
 #[derive(Debug, Clone)]
@@ -57,9 +57,10 @@ impl InvokeTarget {
 
 impl BatchHandler for InvokeTarget {
     async fn handle(&self, event: &KafkaEvent) -> Result<BatchResponse, HandlerError> {
-        let payload = serde_json::to_vec(event).map_err(|e| HandlerError::Unavailable {
-            message: format!("cannot encode the batch: {e}"),
-        })?;
+        let payload =
+            serde_json::to_vec(&lambda_json(event)).map_err(|e| HandlerError::Unavailable {
+                message: format!("cannot encode the batch: {e}"),
+            })?;
         let out = self
             .client
             .invoke()

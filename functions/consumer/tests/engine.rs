@@ -11,7 +11,8 @@ use wharf_client::{Client, ClientConfig, ConsumerRecord, FetchOptions, Record};
 use wharf_consumer::engine::StopReason;
 use wharf_consumer::inventory::Inventory;
 use wharf_consumer::{
-    BatchHandler, BatchResponse, ConsumerSettings, Engine, HandlerError, ItemIdentifier, KafkaEvent,
+    BatchHandler, BatchResponse, ConsumerSettings, Engine, HandlerError, ItemIdentifier,
+    KafkaEvent, KafkaEventExt, KafkaRecordExt,
 };
 use wharf_functions_shared::testing::Broker;
 use wharf_functions_shared::testing::tempfile_dir::TempDir;
@@ -132,10 +133,7 @@ impl BatchHandler for Recorder {
         Ok(BatchResponse::failed(
             event
                 .iter()
-                .map(|r| ItemIdentifier {
-                    partition: r.partition,
-                    offset: r.offset,
-                })
+                .map(ItemIdentifier::from)
                 .filter(|id| self.fail.contains(id)),
         ))
     }
@@ -367,10 +365,10 @@ async fn a_record_failing_once_is_retried_alone_and_then_committed() {
     )
     .await;
     #[derive(Debug, Default)]
-    struct FlakyOnce(Mutex<Vec<Vec<u64>>>);
+    struct FlakyOnce(Mutex<Vec<Vec<i64>>>);
     impl BatchHandler for FlakyOnce {
         async fn handle(&self, event: &KafkaEvent) -> Result<BatchResponse, HandlerError> {
-            let offsets: Vec<u64> = event.iter().map(|r| r.offset).collect();
+            let offsets: Vec<i64> = event.iter().map(|r| r.offset).collect();
             let first_call = self.0.lock().unwrap().is_empty();
             self.0.lock().unwrap().push(offsets);
             Ok(if first_call {
