@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use ref_cast::RefCast;
 use wharf_blob::{
     BlobError, BlobStore, ClaimCheck, ClaimRecord, OffloadPolicy, Pointer, ResolveError, S3Config,
     StoreConfig,
@@ -38,32 +39,37 @@ pub enum ClaimError {
     Meta(#[from] MetaError),
 }
 
-/// The log's record types as the shared claim check sees them (headers are an ordered list
-/// with byte values).
+/// A log record as the shared claim check sees it (headers are an ordered list with byte
+/// values). A wrapper because the record types belong to the storage engine's crate, which knows
+/// nothing of the claim check; `RefCast` turns a `&Record` into a `&LogRecord<Record>` in place.
+#[derive(ref_cast::RefCast)]
+#[repr(transparent)]
+struct LogRecord<R>(R);
+
 macro_rules! claim_record {
     ($($ty:ty),+) => {$(
-        impl ClaimRecord for $ty {
+        impl ClaimRecord for LogRecord<$ty> {
             fn value(&self) -> &Bytes {
-                &self.value
+                &self.0.value
             }
             fn value_is_json(&self) -> bool {
-                self.value_is_json
+                self.0.value_is_json
             }
             fn header(&self, name: &str) -> Option<&[u8]> {
-                let found = self.headers.iter().find(|h| h.key == name);
+                let found = self.0.headers.iter().find(|h| h.key == name);
                 found.map(|h| h.value.as_ref())
             }
             fn set_value(&mut self, value: Bytes, is_json: bool) {
-                self.value = value;
-                self.value_is_json = is_json;
+                self.0.value = value;
+                self.0.value_is_json = is_json;
             }
             fn set_header(&mut self, name: &str, value: &str) {
                 self.remove_header(name);
                 let value = Bytes::copy_from_slice(value.as_bytes());
-                self.headers.push(Header { key: name.to_owned(), value });
+                self.0.headers.push(Header { key: name.to_owned(), value });
             }
             fn remove_header(&mut self, name: &str) {
-                self.headers.retain(|h| h.key != name);
+                self.0.headers.retain(|h| h.key != name);
             }
         }
     )+};
@@ -80,18 +86,18 @@ pub struct BrokerClaimCheck {
 
 /// Whether a record is a claim-check pointer.
 pub fn is_pointer(record: &Record) -> bool {
-    wharf_blob::is_pointer(record)
+    wharf_blob::is_pointer(LogRecord::ref_cast(record))
 }
 
 /// Whether the offload rule applies to a record an HTTP producer sent (value above
 /// `threshold_bytes`, no `wharf-payload` header yet).
 pub fn should_offload(record: &NewRecord, threshold_bytes: usize) -> bool {
-    OffloadPolicy { threshold_bytes }.applies_to(record)
+    OffloadPolicy { threshold_bytes }.applies_to(LogRecord::ref_cast(record))
 }
 
 /// Turns `record` into the pointer record for `pointer` (value and `wharf-payload: s3`).
 pub fn mark_pointer(record: &mut NewRecord, pointer: &Pointer) {
-    pointer.mark(record);
+    pointer.mark(LogRecord::ref_cast_mut(record));
 }
 
 /// The broker's `claim_check.*` settings as the shared configuration.

@@ -4,8 +4,8 @@
 //! storage → log`. Only [`api`] knows HTTP (it is the only module that imports axum, and the only
 //! place errors become statuses); [`server`] assembles the rest and calls [`api::serve`].
 //!
-//! - [`log`]: synchronous segmented storage for one partition (files, CRC, indexes, recovery,
-//!   retention). Knows nothing of HTTP or tokio.
+//! - [`log`]: the storage engine, the `wharf-log` crate (`broker/log/`): synchronous segmented
+//!   storage for one partition (files, CRC, indexes, recovery, retention), without tokio or HTTP.
 //! - [`storage`]: the partition-storage traits the broker reaches storage through, and their disk
 //!   backend (one [`log::Log`] per partition).
 //! - [`partition`]: the async facade over one partition (blocking calls off the reactor, the
@@ -27,7 +27,8 @@ pub mod auth;
 pub mod claim;
 pub mod config;
 pub mod group;
-pub mod log;
+/// The storage engine, its own crate (`broker/log`) so that it cannot reach tokio or HTTP.
+pub use wharf_log as log;
 pub mod meta;
 pub mod metrics;
 pub mod partition;

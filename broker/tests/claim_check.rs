@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{Api, BrokerProcess};
+use common::{Api, Broker, start_broker};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use wharf_blob::{BlobStore, Pointer, ResolveError, S3BlobStore, S3Config};
@@ -58,7 +58,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn large_values_are_offloaded_to_the_local_store_and_resolved_inline() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("media", 1);
 
@@ -102,7 +102,7 @@ fn large_values_are_offloaded_to_the_local_store_and_resolved_inline() {
 #[test]
 fn a_failed_offload_refuses_only_its_record_and_the_others_land_in_request_order() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("media", 1);
     // The store's root becomes a plain file: every put fails from now on.
@@ -136,7 +136,7 @@ fn a_failed_offload_refuses_only_its_record_and_the_others_land_in_request_order
 
 /// Produces 12 offloaded records into 1 KiB segments, shrinks retention, and checks that exactly
 /// the objects of records below the new log start are gone. `exists` asks the store.
-fn check_retention_lifecycle(broker: &BrokerProcess, exists: &dyn Fn(&str) -> bool) {
+fn check_retention_lifecycle(broker: &Broker, exists: &dyn Fn(&str) -> bool) {
     let api = Api::new(&broker.url);
     let (status, body) = api.post(
         "/v1/topics",
@@ -212,7 +212,7 @@ fn check_retention_lifecycle(broker: &BrokerProcess, exists: &dyn Fn(&str) -> bo
 #[test]
 fn retention_deletes_the_objects_of_expired_segments_and_no_others() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_RETENTION_CHECK_INTERVAL_MS", "200")]);
+    let broker = start_broker(dir.path(), &[("WHARF_RETENTION_CHECK_INTERVAL_MS", "200")]);
     let blobs = dir.path().join("blobs");
     check_retention_lifecycle(&broker, &|key| blobs.join(key).exists());
 }
@@ -232,7 +232,7 @@ fn retention_deletes_the_s3_objects_of_expired_segments_and_no_others() {
         store
     });
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(
+    let broker = start_broker(
         dir.path(),
         &[
             ("WHARF_RETENTION_CHECK_INTERVAL_MS", "200"),
@@ -266,7 +266,7 @@ fn a_10_mib_record_posted_over_http_is_offloaded_to_s3() {
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(
+    let broker = start_broker(
         dir.path(),
         &[
             ("WHARF_CLAIM_CHECK_STORE", "s3"),

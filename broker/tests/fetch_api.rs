@@ -5,12 +5,12 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Api, BrokerProcess, assert_error};
+use common::{Api, Broker, assert_error, start_broker};
 use serde_json::{Value, json};
 
-fn started(topic: &str, partitions: u32) -> (tempfile::TempDir, BrokerProcess, Api) {
+fn started(topic: &str, partitions: u32) -> (tempfile::TempDir, Broker, Api) {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic(topic, partitions);
     (dir, broker, api)

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use common::{Api, BrokerProcess, error_code};
+use common::{Api, error_code, start_broker};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -687,7 +687,7 @@ fn run_case(api: &Api, case: &Case) -> u16 {
 fn hostile_inputs_on_every_route_get_4xx_json_and_leave_the_log_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let limit = MAX_REQUEST_BYTES.to_string();
-    let mut broker = BrokerProcess::start(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", &limit)]);
+    let mut broker = start_broker(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", &limit)]);
     let api = Api::new(&broker.url);
     api.create_topic_with(&json!({
         "name": TOPIC, "partitions": PARTITIONS, "max_record_bytes": MAX_RECORD_BYTES,

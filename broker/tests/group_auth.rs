@@ -4,7 +4,7 @@
 //! neither read, list, join, poll, commit, reset nor squat a group it has no right to.
 mod common;
 
-use common::{Api, BrokerProcess, assert_error};
+use common::{Api, Broker, assert_error, start_broker};
 use serde_json::{Value, json};
 
 const TOKENS: &str = r#"[
@@ -21,7 +21,7 @@ struct Tenants {
 }
 
 impl Tenants {
-    fn of(broker: &BrokerProcess) -> Self {
+    fn of(broker: &Broker) -> Self {
         Tenants {
             admin: Api::with_token(&broker.url, "admin-token-0001"),
             orders: Api::with_token(&broker.url, "orders-consumer1"),
@@ -30,13 +30,13 @@ impl Tenants {
     }
 }
 
-fn start(dir: &std::path::Path) -> BrokerProcess {
-    BrokerProcess::start(dir, &[("WHARF_AUTH_TOKENS", TOKENS)])
+fn start(dir: &std::path::Path) -> Broker {
+    start_broker(dir, &[("WHARF_AUTH_TOKENS", TOKENS)])
 }
 
 /// SIGKILLs the broker and starts it again over the same data: nothing in memory survives.
-fn restart(broker: BrokerProcess) -> (BrokerProcess, Tenants) {
-    let broker = broker.restart_after_kill9();
+fn restart(mut broker: Broker) -> (Broker, Tenants) {
+    broker.restart();
     let tenants = Tenants::of(&broker);
     (broker, tenants)
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Api, BrokerProcess, assert_error};
+use common::{Api, assert_error, start_broker};
 use serde_json::{Value, json};
 
 fn join(api: &Api, group: &str, topic: &str, lease_ms: u64) -> Value {
@@ -80,7 +80,7 @@ fn committed(api: &Api, group: &str) -> BTreeMap<u64, Option<u64>> {
 #[test]
 fn partitions_are_shared_fairly_moved_on_lapse_and_stale_commits_are_fenced() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("events", 4);
     let (status, _) = api.produce(
@@ -165,7 +165,7 @@ fn partitions_are_shared_fairly_moved_on_lapse_and_stale_commits_are_fenced() {
 #[test]
 fn committed_offsets_survive_sigkill_and_poll_resumes_from_them() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("orders", 1);
     let records: Vec<Value> = (0..10).map(|i| json!({"value": i})).collect();
@@ -193,7 +193,7 @@ fn committed_offsets_survive_sigkill_and_poll_resumes_from_them() {
     let (_, described) = api.get("/v1/groups/billing");
     assert_eq!(described["partitions"][0]["lag"], 6, "{described}");
 
-    let broker = broker.restart_after_kill9();
+    broker.restart();
     let api = Api::new(&broker.url);
     assert_eq!(
         committed(&api, "billing")[&0],
@@ -213,7 +213,7 @@ fn committed_offsets_survive_sigkill_and_poll_resumes_from_them() {
 #[test]
 fn poll_long_waits_across_partitions_and_wakes_on_append() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("ticks", 3);
     let m = join(&api, "watchers", "ticks", 30_000);
@@ -244,7 +244,7 @@ fn at_least_once_with_a_consumer_killed_mid_batch() {
     const RECORDS: u64 = 100_000;
     const PARTITIONS: u64 = 4;
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_FSYNC", "never")]);
+    let broker = start_broker(dir.path(), &[("WHARF_FSYNC", "never")]);
     let api = Api::new(&broker.url);
     api.create_topic("load", PARTITIONS as u32);
     for chunk in 0..(RECORDS / 5_000) {
@@ -361,7 +361,7 @@ fn at_least_once_with_a_consumer_killed_mid_batch() {
 #[test]
 fn a_member_without_partitions_waits_out_its_poll_instead_of_spinning() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("single", 1);
     let first = join(&api, "pair", "single", 30_000);

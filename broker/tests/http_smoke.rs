@@ -1,13 +1,13 @@
 //! The basic produce → fetch path on the real binary.
 mod common;
 
-use common::{Api, BrokerProcess, assert_error};
+use common::{Api, assert_error, start_broker};
 use serde_json::json;
 
 #[test]
 fn produced_records_come_back_from_fetch_with_kafka_placement() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("orders", 50);
 
@@ -56,7 +56,7 @@ fn produced_records_come_back_from_fetch_with_kafka_placement() {
 #[test]
 fn the_api_speaks_h2c_with_prior_knowledge() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let h2 = reqwest::blocking::Client::builder()
         .http2_prior_knowledge()
         .build()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Api, BrokerProcess};
+use common::{Api, start_broker};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -83,7 +83,7 @@ fn produce_until_killed(
 #[test]
 fn every_record_acked_with_acks_all_survives_sigkill_in_five_rounds() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let mut broker = start_broker(dir.path(), &[]);
     Api::new(&broker.url).create_topic(TOPIC, PARTITIONS);
     let mut rng = rand::rng();
     // Every acknowledged record of every round, by (partition, offset).
@@ -106,7 +106,7 @@ fn every_record_acked_with_acks_all_survives_sigkill_in_five_rounds() {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
-        broker.kill9();
+        broker.kill();
         stop.store(true, Ordering::Relaxed);
         let mut round_acks = Vec::new();
         for p in producers {
@@ -126,7 +126,7 @@ fn every_record_acked_with_acks_all_survives_sigkill_in_five_rounds() {
             }
         }
 
-        broker = broker.restart_after_kill9();
+        broker.restart();
         let api = Api::new(&broker.url);
         let mut seen_payloads = HashSet::new();
         for partition in 0..PARTITIONS {

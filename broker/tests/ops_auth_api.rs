@@ -4,13 +4,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Api, BrokerProcess};
+use common::{Api, start_broker};
 use serde_json::{Value, json};
 
 #[test]
 fn health_ready_and_metrics_answer_and_metrics_carry_the_families() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     let (status, body) = api.get("/health");
     assert_eq!((status, body), (200, json!({"status": "ok"})));
@@ -63,7 +63,7 @@ fn fill(template: &str) -> String {
 #[test]
 fn openapi_lists_every_route_and_every_listed_route_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("docs", 1);
     let (status, doc) = api.get("/v1/openapi.json");
@@ -110,7 +110,7 @@ fn openapi_lists_every_route_and_every_listed_route_is_served() {
 #[test]
 fn sigterm_ends_long_polls_exits_0_within_the_timeout_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = BrokerProcess::start(dir.path(), &[("WHARF_SHUTDOWN_TIMEOUT_MS", "5000")]);
+    let mut broker = start_broker(dir.path(), &[("WHARF_SHUTDOWN_TIMEOUT_MS", "5000")]);
     let api = Api::new(&broker.url);
     api.create_topic("keep", 2);
     for acks in ["all", "leader"] {
@@ -154,7 +154,7 @@ fn sigterm_ends_long_polls_exits_0_within_the_timeout_and_keeps_the_data() {
     );
     assert!(broker.log().contains("stopped"), "{}", broker.log());
 
-    let broker = broker.restart_after_kill9();
+    broker.restart();
     let api = Api::new(&broker.url);
     assert_eq!(api.bounds("keep"), vec![(0, 2), (0, 2)]);
     let values: Vec<Value> = api

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::bodies::records_body;
-use common::{Api, BrokerProcess, assert_error};
+use common::{Api, Broker, assert_error, start_broker};
 use serde_json::{Value, json};
 
 /// Kafka's published murmur2 test vectors (`UtilsTest.testMurmur2`).
@@ -27,9 +27,9 @@ fn kafka_partition(hash: i32, partitions: u32) -> u32 {
     (hash & 0x7fff_ffff) as u32 % partitions
 }
 
-fn started() -> (tempfile::TempDir, BrokerProcess, Api) {
+fn started() -> (tempfile::TempDir, Broker, Api) {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     (dir, broker, api)
 }
@@ -268,7 +268,7 @@ fn post_with_key(api: &Api, topic: &str, key: &str, body: &Value) -> (u16, Strin
 #[test]
 fn idempotency_key_replays_the_first_response_even_after_a_restart_and_appends_once() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("idem", 2);
     api.create_topic("other", 2);
@@ -319,7 +319,7 @@ fn idempotency_key_replays_the_first_response_even_after_a_restart_and_appends_o
     .into_json();
     assert_eq!(status, 202);
 
-    let broker = broker.restart_after_kill9();
+    broker.restart();
     let api = Api::new(&broker.url);
     let before = api.bounds("idem");
     let (status, replayed, after_restart) = post_with_key(&api, "idem", "req-1", &batch);
@@ -351,7 +351,7 @@ impl IntoJson for (u16, reqwest::header::HeaderMap, Vec<u8>) {
 #[test]
 fn idempotency_keys_expire_after_the_configured_window() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_IDEMPOTENCY_WINDOW_MS", "1000")]);
+    let broker = start_broker(dir.path(), &[("WHARF_IDEMPOTENCY_WINDOW_MS", "1000")]);
     let api = Api::new(&broker.url);
     api.create_topic("window", 1);
     let batch = json!({"records": [{"value": 1}]});
@@ -383,7 +383,7 @@ fn request_bodies_over_the_default_8_mib_limit_are_413() {
 #[test]
 fn refusing_a_large_body_early_does_not_break_the_next_request_on_the_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", "65536")]);
+    let broker = start_broker(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", "65536")]);
     let api = Api::new(&broker.url);
     api.create_topic("conn", 1);
     // One client, so requests share a kept-alive connection.
@@ -407,7 +407,7 @@ fn refusing_a_large_body_early_does_not_break_the_next_request_on_the_connection
 #[test]
 fn a_chunked_body_over_the_limit_is_413_and_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", "65536")]);
+    let broker = start_broker(dir.path(), &[("WHARF_MAX_REQUEST_BYTES", "65536")]);
     let api = Api::new(&broker.url);
     api.create_topic("chunked", 1);
     // A reader body has no declared length, so it goes out chunked and the broker only learns

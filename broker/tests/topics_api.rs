@@ -4,13 +4,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Api, BrokerProcess, assert_error};
+use common::{Api, assert_error, start_broker};
 use serde_json::{Value, json};
 
 #[test]
 fn created_topic_is_described_listed_and_refused_a_second_time() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
 
     let created = api.create_topic_with(&json!({
@@ -72,7 +72,7 @@ fn created_topic_is_described_listed_and_refused_a_second_time() {
 #[test]
 fn partitions_grow_at_runtime_never_shrink_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("grow", 2);
 
@@ -114,7 +114,7 @@ fn partitions_grow_at_runtime_never_shrink_and_survive_a_restart() {
         "refused patches change nothing"
     );
 
-    let broker = broker.restart_after_kill9();
+    broker.restart();
     let api = Api::new(&broker.url);
     let described = api.describe("grow");
     assert_eq!(described["partitions"], 5);
@@ -124,7 +124,7 @@ fn partitions_grow_at_runtime_never_shrink_and_survive_a_restart() {
 #[test]
 fn retention_changed_at_runtime_moves_the_log_start_and_fetch_below_it_is_416() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[("WHARF_RETENTION_CHECK_INTERVAL_MS", "200")]);
+    let broker = start_broker(dir.path(), &[("WHARF_RETENTION_CHECK_INTERVAL_MS", "200")]);
     let api = Api::new(&broker.url);
     api.create_topic_with(&json!({
         "name": "short", "partitions": 1, "segment_bytes": 1024, "max_record_bytes": 512,
@@ -188,7 +188,7 @@ fn retention_changed_at_runtime_moves_the_log_start_and_fetch_below_it_is_416() 
 #[test]
 fn deleted_topic_is_gone_with_its_data_and_can_be_recreated_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut broker = start_broker(dir.path(), &[]);
     let api = Api::new(&broker.url);
     api.create_topic("gone", 2);
     let (status, _) = api.produce("gone", json!([{"value": 1, "partition": 0}]));
@@ -208,7 +208,7 @@ fn deleted_topic_is_gone_with_its_data_and_can_be_recreated_empty() {
 
     api.create_topic("gone", 1);
     assert_eq!(api.bounds("gone"), vec![(0, 0)], "no old data comes back");
-    let broker = broker.restart_after_kill9();
+    broker.restart();
     let api = Api::new(&broker.url);
     assert_eq!(api.bounds("gone"), vec![(0, 0)]);
 }

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Broker, create_topic};
+use common::{Broker, client_for, create_topic};
 use sha2::{Digest, Sha256};
 use wharf_blob::{BlobStore, Pointer, S3BlobStore, S3Config};
 use wharf_client::{
@@ -41,7 +41,7 @@ async fn a_10_mib_value_travels_through_s3_and_arrives_byte_equal() {
     let bucket = format!("wharf-client-claim-{}", std::process::id());
     let store = fresh_bucket(&bucket).await;
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "uploads", 2).await;
 
     let value: Vec<u8> = (0..10 * 1024 * 1024)

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Broker, create_topic, eventually};
+use common::{Broker, client_for, create_topic, eventually};
 use futures::future::BoxFuture;
 use wharf_client::{
     Client, CommitMode, Consumer, ConsumerConfig, ConsumerRecord, Heartbeat, HookError, Producer,
@@ -67,7 +67,7 @@ impl ResolveHook for Marker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_poll_and_commit_deliver_every_record_and_record_the_offsets() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "orders", 2).await;
     produce_numbers(&client, "orders", 10).await;
 
@@ -136,7 +136,7 @@ async fn join_poll_and_commit_deliver_every_record_and_record_the_offsets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_working_longer_than_its_lease_keeps_its_partitions_by_heartbeating() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "slow", 2).await;
     produce_numbers(&client, "slow", 4).await;
     let mut consumer = Consumer::join(
@@ -164,7 +164,7 @@ async fn a_member_working_longer_than_its_lease_keeps_its_partitions_by_heartbea
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_consumer_leaves_the_group_at_once() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "t", 1).await;
     let consumer = Consumer::join(
         client.clone(),
@@ -199,7 +199,7 @@ async fn dropping_a_consumer_leaves_the_group_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_commit_rejoins_and_the_records_go_to_the_new_owner_again() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "fenced", 2).await;
     produce_numbers(&client, "fenced", 8).await;
 
@@ -263,7 +263,7 @@ async fn a_fenced_commit_rejoins_and_the_records_go_to_the_new_owner_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_poll_mode_commits_each_batch_when_the_next_is_asked_for() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "auto", 1).await;
     produce_numbers(&client, "auto", 6).await;
     let committed = |client: Client| async move {

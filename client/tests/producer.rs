@@ -27,7 +27,7 @@ fn fixed_record(i: usize) -> Record {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_batches_are_sent_at_batch_bytes_without_waiting_for_linger() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "sized", 1).await;
     let record_bytes = fixed_record(0).encoded_bytes();
     let producer = Producer::new(
@@ -68,7 +68,7 @@ async fn full_batches_are_sent_at_batch_bytes_without_waiting_for_linger() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_sent_one_by_one_leave_in_one_batch_after_linger_ms() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "lingering", 3).await;
     let producer = Producer::new(
         client.clone(),
@@ -104,7 +104,7 @@ async fn records_sent_one_by_one_leave_in_one_batch_after_linger_ms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_waits_for_buffer_space_and_fails_after_max_block_ms() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "pressure", 1).await;
     let record_bytes = fixed_record(0).encoded_bytes();
     let producer = Producer::new(
@@ -243,9 +243,9 @@ async fn response_dropping_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<Atomi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_a_lost_response_does_not_duplicate_records() {
     let broker = Broker::start();
-    let direct = broker.client();
+    let direct = client_for(&broker.url);
     create_topic(&direct, "exactly-once", 2).await;
-    let (proxy, dropped) = response_dropping_proxy(broker.addr).await;
+    let (proxy, dropped) = response_dropping_proxy(broker.addr()).await;
     let producer = Producer::new(
         client_for(&format!("http://{proxy}")),
         ProducerConfig {
@@ -304,7 +304,7 @@ async fn a_retry_after_a_lost_response_does_not_duplicate_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_records_land_where_kafka_puts_them_and_refusals_are_per_record() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "keyed", 5).await;
     let producer = Producer::new(client.clone(), ProducerConfig::default());
     let keys = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
@@ -374,7 +374,7 @@ impl OffloadHook for FileOffload {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_above_the_threshold_go_through_the_offload_hook_before_batching() {
     let broker = Broker::start();
-    let client = broker.client();
+    let client = client_for(&broker.url);
     create_topic(&client, "offloaded", 1).await;
     let blobs = tempfile::tempdir().unwrap();
     let hook = Arc::new(FileOffload {

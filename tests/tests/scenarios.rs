@@ -16,10 +16,10 @@ use bytes::Bytes;
 use common::*;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use wharf_blob::ClaimCheck;
 use wharf_client::Record;
 use wharf_consumer::inventory::Stock;
 use wharf_e2e::{Seen, read_seen};
-use wharf_functions_shared::ClaimCheck;
 
 const MIB: usize = 1024 * 1024;
 

@@ -1,158 +1,19 @@
-//! Test harness: the real `wharf-broker` binary on port 0, driven over HTTP.
+//! Test harness: the real `wharf-broker` binary (through `wharf-testkit`), driven over HTTP.
 #![allow(dead_code)]
 
 pub mod bodies;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
-/// A running broker process.
-pub struct BrokerProcess {
-    child: Child,
-    pub url: String,
-    pub data_dir: PathBuf,
-    env: Vec<(String, String)>,
-    log: Arc<Mutex<Vec<String>>>,
-}
+pub use wharf_testkit::Broker;
 
-impl BrokerProcess {
-    /// Starts the broker on a free port over `data_dir` with extra `WHARF_*` settings.
-    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Self::spawn(data_dir.to_path_buf(), env)
-    }
-
-    fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf-broker"));
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("WHARF_") {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn wharf-broker");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if !sent
-                    && line.contains("listening")
-                    && let Some(addr) = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("addr="))
-                {
-                    let _ = tx.send(addr.to_owned());
-                    sent = true;
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "broker did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-        };
-        Self {
-            child,
-            url: format!("http://{addr}"),
-            data_dir,
-            env,
-            log,
-        }
-    }
-
-    /// Everything the broker logged so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// CPU time (user + system) the broker process has used so far, from `/proc/<pid>/stat`.
-    pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/<pid>/stat");
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let after = &stat[stat.rfind(')').expect("comm field") + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // /proc reports in USER_HZ, which Linux fixes at 100 for user space.
-        Duration::from_millis(ticks * 10)
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits for the exit (at most `timeout`).
-    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// Kills this process and starts a new one over the same data directory and settings.
-    pub fn restart_after_kill9(mut self) -> Self {
-        self.kill9();
-        let data_dir = self.data_dir.clone();
-        let env = self.env.clone();
-        drop(self);
-        Self::spawn(data_dir, env)
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the broker binary cargo built for these tests over `data_dir` with extra `WHARF_*`
+/// settings, on a free port.
+pub fn start_broker(data_dir: &Path, env: &[(&str, &str)]) -> Broker {
+    Broker::launch(Path::new(env!("CARGO_BIN_EXE_wharf-broker")), data_dir, env)
 }
 
 /// A blocking HTTP client with helpers that return (status, JSON body).

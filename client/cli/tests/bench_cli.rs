@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::Broker;
+use common::{Broker, client_for};
 
 fn bench(broker: &Broker, args: &[&str]) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
@@ -50,8 +50,7 @@ fn assert_percentiles_ordered(phase: &serde_json::Value) {
 }
 
 async fn high_watermarks(broker: &Broker, topic: &str) -> Vec<u64> {
-    broker
-        .client()
+    client_for(&broker.url)
         .describe_topic(topic)
         .await
         .expect("describe the kept bench topic")
@@ -149,7 +148,7 @@ async fn end_to_end_run_reads_back_every_stamped_record_and_deletes_its_topic() 
     assert_eq!(u(&phase["latency"]["count"]), 5000);
     assert_percentiles_ordered(phase);
     // Without --keep the bench removes its topic.
-    let topics = broker.client().list_topics().await.unwrap();
+    let topics = client_for(&broker.url).list_topics().await.unwrap();
     assert!(topics.topics.iter().all(|t| t.name != "bench-e2e"));
 }
 
@@ -206,6 +205,6 @@ fn bad_options_fail_before_creating_a_topic() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let topics = rt.block_on(broker.client().list_topics()).unwrap();
+    let topics = rt.block_on(client_for(&broker.url).list_topics()).unwrap();
     assert!(topics.topics.is_empty());
 }

@@ -14,9 +14,9 @@ use wharf_consumer::{
     BatchHandler, BatchResponse, ConsumerSettings, Engine, HandlerError, ItemIdentifier,
     KafkaEvent, KafkaEventExt, KafkaRecordExt,
 };
-use wharf_functions_shared::testing::Broker;
-use wharf_functions_shared::testing::tempfile_dir::TempDir;
 use wharf_functions_shared::{ClaimCheck, Env};
+use wharf_testkit::Broker;
+use wharf_testkit::temp_dir;
 
 const TOPIC: &str = "order.order-service.created";
 
@@ -186,7 +186,7 @@ async fn a_poison_record_is_retried_then_dead_lettered_with_its_story_and_commit
     let mut values: Vec<Value> = (0..5).map(|i| order(i, "A-1", 2)).collect();
     values[2] = json!({"order_id": "o-2", "note": "no sku"});
     produce(&client, &values).await;
-    let dir = TempDir::new("inventory");
+    let dir = temp_dir("inventory");
     let inventory = Inventory::new(dir.path(), 100, Duration::ZERO).unwrap();
     let engine = Engine::new(
         client.clone(),
@@ -237,7 +237,7 @@ async fn a_short_deadline_commits_what_was_handled_and_nothing_more() {
         &(0..40).map(|i| order(i, "B-2", 1)).collect::<Vec<_>>(),
     )
     .await;
-    let dir = TempDir::new("inventory");
+    let dir = temp_dir("inventory");
     let inventory = Inventory::new(dir.path(), 1000, Duration::from_millis(150)).unwrap();
     let engine = Engine::new(
         client.clone(),
@@ -271,7 +271,7 @@ async fn a_short_deadline_commits_what_was_handled_and_nothing_more() {
 #[tokio::test]
 async fn claim_checks_are_resolved_before_the_handler_and_a_missing_object_is_dead_lettered() {
     let (_b, client) = setup(1).await;
-    let blobs = TempDir::new("blobs");
+    let blobs = temp_dir("blobs");
     let store = Arc::new(LocalDirBlobStore::open(blobs.path()).unwrap());
     let claim = ClaimCheck::new(store.clone(), 64, "wharf");
     let big = order(0, &"S".repeat(200), 1);

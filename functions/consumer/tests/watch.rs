@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use wharf_client::wharf_proto::api::CreateTopic;
 use wharf_client::{Client, ClientConfig, FetchOptions, Record};
 use wharf_consumer::inventory::Stock;
-use wharf_functions_shared::testing::tempfile_dir::TempDir;
-use wharf_functions_shared::testing::{Broker, LambdaWatch};
+use wharf_testkit::temp_dir;
+use wharf_testkit::{Broker, LambdaWatch};
 
 const TOPIC: &str = "order.order-service.created";
 
@@ -79,7 +79,7 @@ async fn committed(client: &Client) -> u64 {
     }
 }
 
-fn stock(dir: &TempDir) -> Stock {
+fn stock(dir: &wharf_testkit::tempfile::TempDir) -> Stock {
     match std::fs::read(dir.path().join("stock.json")) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
         Err(_) => Stock::default(),
@@ -98,7 +98,7 @@ async fn dlq(client: &Client) -> Vec<wharf_client::ConsumerRecord> {
 async fn inventory_under_cargo_lambda_commits_only_what_a_short_deadline_allowed_and_dead_letters_the_poison()
  {
     let (broker, client) = broker_with_orders(30, 28).await;
-    let state = TempDir::new("inventory-state");
+    let state = temp_dir("inventory-state");
     let watch = LambdaWatch::start(&[
         ("WHARF_URL", &broker.url),
         ("WHARF_TOPIC", TOPIC),
@@ -177,7 +177,7 @@ async fn inventory_under_cargo_lambda_commits_only_what_a_short_deadline_allowed
 #[tokio::test]
 async fn target_mode_invokes_a_second_local_function_and_honours_its_batch_item_failures() {
     let (broker, client) = broker_with_orders(12, 5).await;
-    let state = TempDir::new("inventory-msk-state");
+    let state = temp_dir("inventory-msk-state");
     let watch = LambdaWatch::start(&[
         ("WHARF_URL", &broker.url),
         ("WHARF_TOPIC", TOPIC),

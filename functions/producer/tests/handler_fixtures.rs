@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use wharf_blob::{LocalDirBlobStore, Pointer};
 use wharf_client::wharf_proto::api::CreateTopic;
 use wharf_client::{Client, ClientConfig, ConsumerRecord, FetchOptions};
-use wharf_functions_shared::testing::Broker;
-use wharf_functions_shared::testing::tempfile_dir::TempDir;
 use wharf_functions_shared::{ClaimCheck, Env};
 use wharf_producer::{Handler, Invocation, ProducerConfig, ProducerError};
+use wharf_testkit::Broker;
+use wharf_testkit::temp_dir;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -175,7 +175,7 @@ async fn http_failures_are_proper_error_responses() {
     assert!(s.records("order.order-service.created").await.is_empty());
 
     // A broker that does not answer is a 502 marked retriable.
-    let port = wharf_functions_shared::testing::free_port();
+    let port = wharf_testkit::free_port();
     let dead = Client::new(ClientConfig::new(format!("http://127.0.0.1:{port}"))).unwrap();
     let config = ProducerConfig::from_env(&Env::from_pairs([])).unwrap();
     let r = Handler::new(dead, config, None)
@@ -346,7 +346,7 @@ async fn direct_invocation_produces_wire_records_and_a_lambda_retry_appends_noth
 #[tokio::test]
 async fn values_above_the_threshold_are_offloaded_and_the_log_keeps_a_verifiable_pointer() {
     let s = Setup::new(&[("media.uploads.large", 1)]).await;
-    let blobs = TempDir::new("wharf-producer-blobs");
+    let blobs = temp_dir("wharf-producer-blobs");
     let store = Arc::new(LocalDirBlobStore::open(blobs.path()).unwrap());
     let claim = ClaimCheck::new(store.clone(), 1024, "wharf");
     let h = s.handler(&[], Some(claim));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wharf_client::wharf_proto::api::CreateTopic;
 use wharf_client::{Client, ClientConfig, FetchOptions};
-use wharf_functions_shared::testing::{Broker, LambdaWatch};
+use wharf_testkit::{Broker, LambdaWatch};
 
 const TOPIC: &str = "order.order-service.created";
 

@@ -15,8 +15,6 @@ pub mod claim;
 pub mod env;
 pub mod idempotency;
 pub mod logging;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use broker::broker_config_from_env;
 pub use claim::{

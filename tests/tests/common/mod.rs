@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use wharf_blob::{S3BlobStore, S3Config};
 use wharf_client::wharf_proto::api::CreateTopic;
 use wharf_client::{Client, ClientConfig, FetchOptions};
-use wharf_functions_shared::testing::{Broker, LambdaWatch};
+use wharf_testkit::{Broker, LambdaWatch};
 
 /// The demo topic of the seed scenario (order service → inventory).
 pub const ORDERS: &str = "order.order-service.created";
@@ -304,8 +304,8 @@ pub fn http_answer(response: &Value) -> (u64, Value) {
 }
 
 /// A temporary directory for function state (recorder files, inventory stock).
-pub fn state_dir(prefix: &str) -> wharf_functions_shared::testing::tempfile_dir::TempDir {
-    wharf_functions_shared::testing::tempfile_dir::TempDir::new(prefix)
+pub fn state_dir(prefix: &str) -> wharf_testkit::tempfile::TempDir {
+    wharf_testkit::temp_dir(prefix)
 }
 
 /// `path` as a `&str` for an environment variable.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use wharf_broker::log::{Bytes, FsyncPolicy, Log, LogConfig, NewRecord};
+use wharf_log::{Bytes, FsyncPolicy, Log, LogConfig, NewRecord};
 
 const DIR_ENV: &str = "WHARF_LOG_CRASH_DIR";
 const POLICY_ENV: &str = "WHARF_LOG_CRASH_POLICY";

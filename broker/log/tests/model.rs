@@ -15,7 +15,7 @@ use std::fs::OpenOptions;
 use std::path::Path;
 
 use proptest::prelude::*;
-use wharf_broker::log::{Bytes, FsyncPolicy, Header, Log, LogConfig, NewRecord, ReadError, Record};
+use wharf_log::{Bytes, FsyncPolicy, Header, Log, LogConfig, NewRecord, ReadError, Record};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -197,7 +197,7 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 };
                 let out = match res {
                     Ok(o) => o,
-                    Err(wharf_broker::log::AppendError::BatchTooLarge { batch_bytes, max }) => {
+                    Err(wharf_log::AppendError::BatchTooLarge { batch_bytes, max }) => {
                         prop_assert!(batch_bytes > max);
                         continue;
                     }

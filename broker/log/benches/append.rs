@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wharf_broker::log::{Bytes, FsyncPolicy, Log, LogConfig, NewRecord};
+use wharf_log::{Bytes, FsyncPolicy, Log, LogConfig, NewRecord};
 
 const VALUE_BYTES: usize = 100;
 

@@ -1,10 +1,12 @@
-//! Partition log storage engine: synchronous, thread-safe, no HTTP or tokio types.
+//! The Wharf storage engine (`wharf-log`): one partition as a segmented, append-only log on local
+//! disk. Synchronous and thread-safe; it depends on neither tokio nor HTTP (by construction: this
+//! crate has no such dependency), so the broker reaches it through its async facade.
 //!
 //! One [`Log`] is one partition: a directory of segments. Appends go to the active (last)
 //! segment; when it would grow past `segment_bytes` it is sealed and a new one starts.
 //!
 //! # Module map
-//! - `mod.rs` (this file): [`Log`], its outcomes, appends, rolls and the group-commit wait.
+//! - `lib.rs` (this file): [`Log`], its outcomes, appends, rolls and the group-commit wait.
 //! - `open`: opening and crash recovery; `read`: reads and timestamp lookups; `retention`:
 //!   which segments go, and deleting them.
 //! - `config`: [`LogConfig`] and [`FsyncPolicy`].

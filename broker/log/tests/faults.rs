@@ -4,9 +4,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use wharf_broker::log::{
-    Bytes, FsyncPolicy, Header, Log, LogConfig, NewRecord, OpenError, ReadError,
-};
+use wharf_log::{Bytes, FsyncPolicy, Header, Log, LogConfig, NewRecord, OpenError, ReadError};
 
 fn config() -> LogConfig {
     LogConfig {
@@ -34,7 +32,7 @@ fn batch(i: u64) -> Vec<NewRecord> {
 }
 
 /// Writes `batches` batches, closes, returns the segments as they were.
-fn fill(dir: &Path, batches: u64) -> Vec<wharf_broker::log::SegmentInfo> {
+fn fill(dir: &Path, batches: u64) -> Vec<wharf_log::SegmentInfo> {
     let (log, _) = Log::open(dir, config()).unwrap();
     for i in 0..batches {
         log.append(&batch(i)).unwrap();
