@@ -22,8 +22,9 @@ use wharf_blob::{
 };
 
 use crate::config::{BlobStoreKind, BrokerConfig};
-use crate::meta::{MetaError, MetaStore};
+use crate::meta::MetaError;
 use crate::metrics::Metrics;
+use crate::service::backend::MetaBackend;
 use crate::storage::{Header, NewRecord, Record};
 
 /// Why the claim check could not be set up or used.
@@ -189,7 +190,12 @@ impl BrokerClaimCheck {
     }
 
     /// Deletes objects; failures are queued in the metadata store for the next pass.
-    pub async fn delete_objects(&self, keys: Vec<String>, meta: &MetaStore, metrics: &Metrics) {
+    pub async fn delete_objects(
+        &self,
+        keys: Vec<String>,
+        meta: &dyn MetaBackend,
+        metrics: &Metrics,
+    ) {
         let mut failed = Vec::new();
         for key in keys {
             match self.store().delete(&key).await {
@@ -206,9 +212,7 @@ impl BrokerClaimCheck {
         if failed.is_empty() {
             return;
         }
-        let meta = meta.clone();
-        let queued = tokio::task::spawn_blocking(move || meta.queue_blob_deletes(&failed)).await;
-        if !matches!(queued, Ok(Ok(()))) {
+        if meta.queue_blob_deletes(&failed).await.is_err() {
             tracing::error!(
                 "could not queue failed claim-check deletions; objects may be orphaned until the bucket lifecycle rule removes them"
             );
@@ -216,18 +220,15 @@ impl BrokerClaimCheck {
     }
 
     /// Retries queued deletions.
-    pub async fn retry_queued_deletes(&self, meta: &MetaStore, metrics: &Metrics) {
-        let m = meta.clone();
-        let Ok(Ok(keys)) = tokio::task::spawn_blocking(move || m.queued_blob_deletes()).await
-        else {
+    pub async fn retry_queued_deletes(&self, meta: &dyn MetaBackend, metrics: &Metrics) {
+        let Ok(keys) = meta.queued_blob_deletes().await else {
             return;
         };
         for key in keys {
             match self.store().delete(&key).await {
                 Ok(_) => {
                     metrics.blob_deletes.inc();
-                    let m = meta.clone();
-                    let _ = tokio::task::spawn_blocking(move || m.dequeue_blob_delete(&key)).await;
+                    let _ = meta.dequeue_blob_delete(&key).await;
                 }
                 Err(e) => {
                     metrics.blob_deletes_failed.inc();

@@ -7,7 +7,11 @@
 //! pages with checksummed commits) and each commit here uses `Durability::Immediate`, so an
 //! acknowledged metadata change survives `kill -9`. The consumer-group offset store shares the
 //! same database through [`MetaStore::database`].
+//!
+//! [`EmbeddedMeta`] is the service's [`MetaBackend`] over it: every call on the blocking pool
+//! (redb fsyncs), idempotency keys held by in-process [`KeyLocks`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,6 +19,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wharf_proto::api::ProduceResult;
 
+use crate::service::backend::{BoxFuture, IdempotencyClaim, IdempotencyHold, MetaBackend};
 use crate::service::produce::{ProduceStatus, results_of_legacy_body};
 
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
@@ -115,6 +120,9 @@ pub enum MetaError {
         key: String,
         detail: String,
     },
+    /// The task running a blocking metadata call failed (it panicked or the runtime is stopping).
+    #[error("metadata task failed: {detail}")]
+    Task { detail: String },
 }
 
 /// The metadata database.
@@ -289,6 +297,155 @@ impl MetaStore {
     }
 }
 
+/// Per-key async locks, so two requests with the same idempotency key never run at once.
+#[derive(Debug, Default, Clone)]
+pub struct KeyLocks {
+    map: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Holds a [`KeyLocks`] key; forgets the key when no one else waits for it.
+#[derive(Debug)]
+pub struct KeyGuard {
+    locks: KeyLocks,
+    key: String,
+    mutex: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl KeyLocks {
+    pub async fn lock(&self, key: &str) -> KeyGuard {
+        let mutex = {
+            let mut map = self.map.lock().expect("key locks");
+            Arc::clone(map.entry(key.to_owned()).or_default())
+        };
+        let guard = Arc::clone(&mutex).lock_owned().await;
+        KeyGuard {
+            locks: self.clone(),
+            key: key.to_owned(),
+            mutex,
+            guard: Some(guard),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.lock().expect("key locks").len()
+    }
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.locks.map.lock().expect("key locks");
+        // Two references left (the map's and ours) means nobody else is waiting.
+        if Arc::strong_count(&self.mutex) <= 2 {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// The embedded [`MetaBackend`]: the redb [`MetaStore`] and in-process key locks (one broker is
+/// the only writer of its data directory, so a process-wide lock is a global one).
+#[derive(Debug, Clone)]
+pub struct EmbeddedMeta {
+    store: MetaStore,
+    locks: KeyLocks,
+}
+
+impl EmbeddedMeta {
+    pub fn new(store: MetaStore) -> Self {
+        Self {
+            store,
+            locks: KeyLocks::default(),
+        }
+    }
+
+    /// Runs a blocking redb call on the blocking pool (commits fsync).
+    fn blocking<'a, T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&MetaStore) -> Result<T, MetaError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, MetaError>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&store))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(MetaError::Task {
+                        detail: e.to_string(),
+                    })
+                })
+        })
+    }
+}
+
+impl MetaBackend for EmbeddedMeta {
+    fn topics(&self) -> BoxFuture<'_, Result<Vec<StoredTopic>, MetaError>> {
+        self.blocking(MetaStore::topics)
+    }
+
+    fn put_topic<'a>(&'a self, topic: &'a StoredTopic) -> BoxFuture<'a, Result<(), MetaError>> {
+        let topic = topic.clone();
+        self.blocking(move |s| s.put_topic(&topic))
+    }
+
+    fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, MetaError>> {
+        let name = name.to_owned();
+        self.blocking(move |s| s.delete_topic(&name))
+    }
+
+    fn claim_idempotency<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<IdempotencyClaim, MetaError>> {
+        Box::pin(async move {
+            let guard = self.locks.lock(key).await;
+            let owned = key.to_owned();
+            let stored = self.blocking(move |s| s.idempotent_outcome(&owned)).await?;
+            Ok(IdempotencyClaim {
+                stored,
+                hold: IdempotencyHold::new(guard),
+            })
+        })
+    }
+
+    fn complete_idempotency<'a>(
+        &'a self,
+        hold: IdempotencyHold,
+        key: &'a str,
+        outcome: StoredProduce,
+    ) -> BoxFuture<'a, Result<(), MetaError>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            self.blocking(move |s| s.put_idempotent_outcome(&key, &outcome))
+                .await?;
+            // Released only once the outcome is durable, so a waiting retry replays it.
+            drop(hold);
+            Ok(())
+        })
+    }
+
+    fn expire_idempotency(&self, cutoff_ms: i64) -> BoxFuture<'_, Result<usize, MetaError>> {
+        self.blocking(move |s| s.expire_idempotency(cutoff_ms))
+    }
+
+    fn queue_blob_deletes<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), MetaError>> {
+        let keys = keys.to_vec();
+        self.blocking(move |s| s.queue_blob_deletes(&keys))
+    }
+
+    fn queued_blob_deletes(&self) -> BoxFuture<'_, Result<Vec<String>, MetaError>> {
+        self.blocking(MetaStore::queued_blob_deletes)
+    }
+
+    fn dequeue_blob_delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), MetaError>> {
+        let key = key.to_owned();
+        self.blocking(move |s| s.dequeue_blob_delete(&key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +529,25 @@ mod tests {
         assert_eq!(store.expire_idempotency(10).unwrap(), 1);
         assert!(store.idempotent_outcome("old").unwrap().is_none());
         assert!(store.idempotent_outcome("new").unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn key_locks_serialize_one_key_and_forget_it_afterwards() {
+        let locks = KeyLocks::default();
+        let first = locks.lock("k").await;
+        let l2 = locks.clone();
+        let waiter = tokio::spawn(async move {
+            let _g = l2.lock("k").await;
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(
+            !waiter.is_finished(),
+            "second holder must wait for the first"
+        );
+        let other = locks.lock("other").await;
+        drop(first);
+        waiter.await.unwrap();
+        drop(other);
+        assert_eq!(locks.len(), 0);
     }
 }

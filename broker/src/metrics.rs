@@ -190,7 +190,7 @@ impl Metrics {
             for p in topic.partitions() {
                 let labels = PartitionLabels {
                     topic: topic.name.clone(),
-                    partition: p.id,
+                    partition: p.id(),
                 };
                 let o = p.offsets();
                 let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);

@@ -1,4 +1,6 @@
-//! The async facade over one partition's synchronous storage.
+//! The disk implementation of the service's partition traits: [`Partition`] is the async facade
+//! over one partition's synchronous storage ([`PartitionLog`]), [`DiskLogs`] opens them
+//! ([`LogBackend`]).
 //!
 //! Storage calls block (file I/O, fsync). Where they run depends on how long they can block:
 //! - calls that may wait for the disk (fsync: `acks=all` appends, syncs, retention) go to tokio's
@@ -13,14 +15,16 @@
 //! The facade also owns the partition's high-watermark channel: every append publishes
 //! the new high watermark, and long polls wait on it instead of re-reading in a loop.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::service::backend::{BoxFuture, LogBackend, PartitionLog};
 use crate::storage::{
-    Appended, Durability, NewRecord, PartitionOffsets, PartitionStore, ReadBatch, Retention,
-    RetentionApplied, StorageError,
+    Appended, Durability, NewRecord, PartitionOffsets, PartitionSettings, PartitionStore,
+    ReadBatch, Retention, RetentionApplied, StorageBackend, StorageError,
 };
 
 /// One partition of a topic.
@@ -83,7 +87,7 @@ impl Partition {
     }
 
     /// Appends one batch and publishes the new high watermark.
-    pub async fn append(
+    async fn append_batch(
         &self,
         records: Vec<NewRecord>,
         durability: Durability,
@@ -109,69 +113,134 @@ impl Partition {
         self.topic_appends.send_modify(|n| *n = n.wrapping_add(1));
         Ok(appended)
     }
+}
 
-    /// Reads whole records from `offset` within the budgets.
-    pub async fn read(
+impl PartitionLog for Partition {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn append(
+        &self,
+        records: Vec<NewRecord>,
+        durability: Durability,
+    ) -> BoxFuture<'_, Result<Appended, StorageError>> {
+        Box::pin(self.append_batch(records, durability))
+    }
+
+    fn read(
         &self,
         offset: u64,
         max_records: usize,
         max_bytes: usize,
-    ) -> Result<ReadBatch, StorageError> {
+    ) -> BoxFuture<'_, Result<ReadBatch, StorageError>> {
         let store = Arc::clone(&self.store);
-        in_place(max_bytes, move || {
+        Box::pin(in_place(max_bytes, move || {
             store.read(offset, max_records, max_bytes)
-        })
-        .await
+        }))
     }
 
-    /// Waits until the high watermark passes `offset`, the deadline passes, or `cancel` fires.
-    /// Returns whether data is there.
-    pub async fn wait_beyond(
-        &self,
+    fn wait_beyond<'a>(
+        &'a self,
         offset: u64,
         deadline: Instant,
-        cancel: &mut watch::Receiver<bool>,
-    ) -> bool {
+        cancel: &'a mut watch::Receiver<bool>,
+    ) -> BoxFuture<'a, bool> {
         let mut rx = self.high_watermark.subscribe();
-        let beyond = async move { rx.wait_for(|hw| *hw > offset).await.is_ok() };
-        tokio::select! {
-            ready = beyond => ready,
-            () = tokio::time::sleep_until(deadline) => false,
-            () = until_true(cancel) => false,
-        }
+        Box::pin(async move {
+            let beyond = async move { rx.wait_for(|hw| *hw > offset).await.is_ok() };
+            tokio::select! {
+                ready = beyond => ready,
+                () = tokio::time::sleep_until(deadline) => false,
+                () = until_true(cancel) => false,
+            }
+        })
     }
 
-    /// First offset at or after a timestamp.
-    pub async fn offset_for_timestamp(
+    fn offset_for_timestamp(
         &self,
         timestamp_ms: i64,
-    ) -> Result<Option<u64>, StorageError> {
+    ) -> BoxFuture<'_, Result<Option<u64>, StorageError>> {
         let store = Arc::clone(&self.store);
-        blocking(move || store.offset_for_timestamp(timestamp_ms)).await
+        Box::pin(blocking(move || store.offset_for_timestamp(timestamp_ms)))
     }
 
-    pub fn offsets(&self) -> PartitionOffsets {
+    fn offsets(&self) -> PartitionOffsets {
         self.store.offsets()
     }
 
-    pub fn set_retention(&self, retention: Retention) {
+    fn set_retention(&self, retention: Retention) {
         self.store.set_retention(retention);
     }
 
-    /// The log start offset retention would move to now, if any.
-    pub fn retention_target(&self, now_ms: i64) -> Option<u64> {
+    fn retention_target(&self, now_ms: i64) -> Option<u64> {
         self.store.retention_target(now_ms)
     }
 
-    /// Deletes whole segments below `offset`.
-    pub async fn delete_before(&self, offset: u64) -> Result<RetentionApplied, StorageError> {
+    fn delete_before(&self, offset: u64) -> BoxFuture<'_, Result<RetentionApplied, StorageError>> {
         let store = Arc::clone(&self.store);
-        blocking(move || store.delete_before(offset)).await
+        Box::pin(blocking(move || store.delete_before(offset)))
     }
 
-    /// Makes every append durable.
-    pub async fn sync(&self) -> Result<(), StorageError> {
+    fn sync(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         let store = Arc::clone(&self.store);
-        blocking(move || store.sync()).await
+        Box::pin(blocking(move || store.sync()))
+    }
+}
+
+/// The disk [`LogBackend`]: a synchronous [`StorageBackend`] (one `log::Log` per partition) whose
+/// partitions are opened on the blocking pool and served through [`Partition`].
+#[derive(Debug, Clone)]
+pub struct DiskLogs {
+    storage: Arc<dyn StorageBackend>,
+}
+
+impl DiskLogs {
+    pub fn new(storage: Arc<dyn StorageBackend>) -> Self {
+        Self { storage }
+    }
+}
+
+impl LogBackend for DiskLogs {
+    fn open_partitions<'a>(
+        &'a self,
+        topic: &'a str,
+        ids: Range<u32>,
+        settings: PartitionSettings,
+        appends: watch::Sender<u64>,
+    ) -> BoxFuture<'a, Result<Vec<Arc<dyn PartitionLog>>, StorageError>> {
+        let storage = Arc::clone(&self.storage);
+        let topic = topic.to_owned();
+        Box::pin(blocking(move || {
+            ids.map(|id| {
+                let store = storage.open_partition(&topic, id, settings)?;
+                Ok(Arc::new(Partition::new(id, store, appends.clone())) as Arc<dyn PartitionLog>)
+            })
+            .collect()
+        }))
+    }
+
+    fn set_retention<'a>(
+        &'a self,
+        _topic: &'a str,
+        _retention: Retention,
+    ) -> BoxFuture<'a, Result<(), StorageError>> {
+        // Kept per partition, in memory: `PartitionLog::set_retention`.
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn delete_topic<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
+        let storage = Arc::clone(&self.storage);
+        let topic = topic.to_owned();
+        Box::pin(blocking(move || storage.delete_topic(&topic)))
+    }
+
+    fn stray_topics<'a>(
+        &'a self,
+        known: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
+        let storage = Arc::clone(&self.storage);
+        let known = known.to_vec();
+        Box::pin(blocking(move || storage.stray_topics(&known)))
     }
 }

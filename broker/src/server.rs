@@ -54,10 +54,7 @@ pub async fn run(
         source,
     })?;
     let claims = BrokerClaimCheck::from_config(&config).await?;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config, claims, stop_rx))
-        .await
-        .map_err(|e| RunError::Startup(e.to_string()))??;
-    let broker = Arc::new(broker);
+    let broker = Arc::new(Broker::open(config, claims, stop_rx).await?);
 
     let addr = listener.local_addr().map_err(RunError::Serve)?;
     tracing::info!(
@@ -76,7 +73,7 @@ pub async fn run(
         b.expire_idempotency().await;
     });
     let leases = spawn_periodic(&broker, Duration::from_secs(1), |b| async move {
-        b.expire_leases();
+        b.expire_leases().await;
     });
 
     let server = crate::api::serve::serve(listener, Arc::clone(&broker));

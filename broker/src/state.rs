@@ -1,7 +1,6 @@
 //! The broker's shared state: everything a request handler and the background tasks need
 //! ([`Broker`]), opened from the data directory, plus the small helpers around it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,10 +9,12 @@ use tokio::sync::watch;
 use crate::auth::Auth;
 use crate::claim::{BrokerClaimCheck, ClaimError};
 use crate::config::BrokerConfig;
-use crate::group::{Coordinator, RedbOffsetStore};
+use crate::group::{Coordinator, EmbeddedGroups, RedbOffsetStore};
 use crate::log::SyncObserver;
-use crate::meta::{MetaError, MetaStore};
+use crate::meta::{EmbeddedMeta, MetaError, MetaStore};
 use crate::metrics::Metrics;
+use crate::partition::DiskLogs;
+use crate::service::backend::{AlwaysLeader, GroupBackend, Leadership, LogBackend, MetaBackend};
 use crate::storage::StorageError;
 use crate::storage::disk::DiskBackend;
 use crate::topic::{Topic, TopicError, TopicRules, Topics};
@@ -47,6 +48,8 @@ pub enum RunError {
     #[error(transparent)]
     Groups(#[from] crate::group::OpenError),
     #[error(transparent)]
+    GroupBackend(#[from] crate::service::groups::GroupError),
+    #[error(transparent)]
     Claim(#[from] ClaimError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -54,79 +57,40 @@ pub enum RunError {
     Startup(String),
 }
 
-/// Per-key async locks, so two requests with the same idempotency key never run at once.
-#[derive(Debug, Default)]
-pub struct KeyLocks {
-    map: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// Holds a [`KeyLocks`] key; forgets the key when no one else waits for it.
-#[derive(Debug)]
-pub struct KeyGuard<'a> {
-    locks: &'a KeyLocks,
-    key: String,
-    mutex: Arc<tokio::sync::Mutex<()>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl KeyLocks {
-    pub async fn lock(&self, key: &str) -> KeyGuard<'_> {
-        let mutex = {
-            let mut map = self.map.lock().expect("key locks");
-            Arc::clone(map.entry(key.to_owned()).or_default())
-        };
-        let guard = Arc::clone(&mutex).lock_owned().await;
-        KeyGuard {
-            locks: self,
-            key: key.to_owned(),
-            mutex,
-            guard: Some(guard),
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.map.lock().expect("key locks").len()
-    }
-}
-
-impl Drop for KeyGuard<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut map = self.locks.map.lock().expect("key locks");
-        // Two references left (the map's and ours) means nobody else is waiting.
-        if Arc::strong_count(&self.mutex) <= 2 {
-            map.remove(&self.key);
-        }
-    }
-}
-
-/// Everything a request handler needs.
+/// Everything a request handler needs. The service layer reaches storage and coordination only
+/// through the backend traits held here (`crate::service::backend`).
 #[derive(Debug)]
 pub struct Broker {
     pub config: BrokerConfig,
     pub topics: Topics,
-    pub meta: MetaStore,
+    /// Topic settings, idempotency outcomes, queued blob deletions.
+    pub meta: Arc<dyn MetaBackend>,
     pub metrics: Metrics,
     pub auth: Auth,
-    pub key_locks: KeyLocks,
     /// The claim-check blob store.
     pub claims: BrokerClaimCheck,
-    /// Consumer groups; calls are short and in memory except commits and resets (fsync).
-    pub groups: std::sync::Mutex<Coordinator>,
+    /// Consumer groups.
+    pub groups: Arc<dyn GroupBackend>,
+    /// Whether this broker runs the background jobs.
+    pub leader: Arc<dyn Leadership>,
     /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
     pub stopping: watch::Receiver<bool>,
     /// Held for the broker's lifetime: one broker per data directory.
     _lock: std::fs::File,
 }
 
-impl Broker {
-    /// Opens the data directory (blocking).
-    pub fn open(
-        config: BrokerConfig,
-        claims: BrokerClaimCheck,
-        stopping: watch::Receiver<bool>,
-    ) -> Result<Self, RunError> {
+/// The embedded backends, opened from the data directory.
+struct Embedded {
+    lock: std::fs::File,
+    meta: Arc<dyn MetaBackend>,
+    logs: Arc<dyn LogBackend>,
+    groups: Arc<dyn GroupBackend>,
+    metrics: Metrics,
+}
+
+impl Embedded {
+    /// Locks the data directory and opens redb, the disk logs and the coordinator (blocking).
+    fn open(config: &BrokerConfig) -> Result<Self, RunError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| RunError::DataDir {
             path: dir.clone(),
@@ -146,36 +110,60 @@ impl Broker {
             return Err(RunError::DataDirLocked { path: dir });
         }
 
-        let meta = MetaStore::open(&dir)?;
+        let store = MetaStore::open(&dir)?;
         let metrics = Metrics::new();
         let fsync_seconds = metrics.fsync_seconds.clone();
         let observer = SyncObserver(Arc::new(move |d: Duration| {
             fsync_seconds.observe(d.as_secs_f64());
         }));
-        let backend = Arc::new(
+        let disk = Arc::new(
             DiskBackend::new(dir.join("topics"), config.fsync)?.with_sync_observer(observer),
         );
+        let offsets = RedbOffsetStore::new(store.database())?;
+        let coordinator = Coordinator::open(Box::new(offsets), config.groups.clone())?;
+        Ok(Self {
+            lock,
+            meta: Arc::new(EmbeddedMeta::new(store)),
+            logs: Arc::new(DiskLogs::new(disk)),
+            groups: Arc::new(EmbeddedGroups::new(
+                coordinator,
+                crate::service::groups::clock,
+            )),
+            metrics,
+        })
+    }
+}
+
+impl Broker {
+    /// Opens the backends the configuration names and loads the topics.
+    pub async fn open(
+        config: BrokerConfig,
+        claims: BrokerClaimCheck,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
+        let for_open = config.clone();
+        let embedded = tokio::task::spawn_blocking(move || Embedded::open(&for_open))
+            .await
+            .map_err(|e| RunError::Startup(e.to_string()))??;
         let rules = TopicRules {
             defaults: config.topic_defaults.clone(),
             max_partitions: config.max_partitions_per_topic,
             enforce_naming: config.enforce_topic_naming,
         };
-        let topics = Topics::open(meta.clone(), backend, rules)?;
-        let offsets = RedbOffsetStore::new(meta.database())?;
-        let groups = Coordinator::open(Box::new(offsets), config.groups.clone())?;
+        let topics = Topics::open(Arc::clone(&embedded.meta), embedded.logs, rules).await?;
         let broker = Self {
             claims,
-            groups: std::sync::Mutex::new(groups),
+            groups: embedded.groups,
+            leader: Arc::new(AlwaysLeader),
             auth: Auth::new(&config.auth),
             config,
             topics,
-            meta,
-            metrics,
-            key_locks: KeyLocks::default(),
+            meta: embedded.meta,
+            metrics: embedded.metrics,
             stopping,
-            _lock: lock,
+            _lock: embedded.lock,
         };
-        broker.forget_groups_of_deleted_topics()?;
+        broker.forget_groups_of_deleted_topics().await?;
         Ok(broker)
     }
 
@@ -208,30 +196,5 @@ impl Broker {
             Err(TopicError::Exists { .. }) => self.topics.get(name).ok_or_else(unknown),
             Err(e) => Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn key_locks_serialize_one_key_and_forget_it_afterwards() {
-        let locks = Arc::new(KeyLocks::default());
-        let first = locks.lock("k").await;
-        let l2 = Arc::clone(&locks);
-        let waiter = tokio::spawn(async move {
-            let _g = l2.lock("k").await;
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(
-            !waiter.is_finished(),
-            "second holder must wait for the first"
-        );
-        let other = locks.lock("other").await;
-        drop(first);
-        waiter.await.unwrap();
-        drop(other);
-        assert_eq!(locks.len(), 0);
     }
 }

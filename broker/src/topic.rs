@@ -13,9 +13,9 @@ use tokio::sync::watch;
 use wharf_proto::api::{CreateTopic, PartitionState, PatchTopic, TopicDescription};
 
 use crate::config::{MIN_SEGMENT_BYTES, TopicDefaults};
-use crate::meta::{MetaError, MetaStore, StoredTopic};
-use crate::partition::Partition;
-use crate::storage::{PartitionSettings, Retention, StorageBackend, StorageError};
+use crate::meta::{MetaError, StoredTopic};
+use crate::service::backend::{LogBackend, MetaBackend, PartitionLog};
+use crate::storage::{PartitionSettings, Retention, StorageError};
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -56,7 +56,7 @@ pub struct TopicRules {
 pub struct Topic {
     pub name: String,
     config: RwLock<StoredTopic>,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    partitions: RwLock<Vec<Arc<dyn PartitionLog>>>,
     /// Where the next keyless batch goes (Kafka's sticky partitioner, one batch per request).
     sticky: AtomicU32,
     appends: watch::Sender<u64>,
@@ -71,7 +71,7 @@ impl Topic {
         self.partitions.read().expect("partitions lock").len() as u32
     }
 
-    pub fn partition(&self, id: u32) -> Option<Arc<Partition>> {
+    pub fn partition(&self, id: u32) -> Option<Arc<dyn PartitionLog>> {
         self.partitions
             .read()
             .expect("partitions lock")
@@ -79,7 +79,7 @@ impl Topic {
             .cloned()
     }
 
-    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+    pub fn partitions(&self) -> Vec<Arc<dyn PartitionLog>> {
         self.partitions.read().expect("partitions lock").clone()
     }
 
@@ -103,7 +103,7 @@ impl Topic {
                 .map(|p| {
                     let o = p.offsets();
                     PartitionState {
-                        partition: p.id,
+                        partition: p.id(),
                         log_start_offset: o.log_start_offset,
                         high_watermark: o.high_watermark,
                         size_bytes: o.size_bytes,
@@ -136,8 +136,8 @@ fn settings_of(t: &StoredTopic) -> PartitionSettings {
 /// All topics of the broker.
 #[derive(Debug)]
 pub struct Topics {
-    meta: MetaStore,
-    backend: Arc<dyn StorageBackend>,
+    meta: Arc<dyn MetaBackend>,
+    backend: Arc<dyn LogBackend>,
     rules: TopicRules,
     map: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serializes create / patch / delete so two admins cannot interleave them.
@@ -145,21 +145,21 @@ pub struct Topics {
 }
 
 impl Topics {
-    /// Loads every topic and opens its partitions (blocking; call at start).
-    pub fn open(
-        meta: MetaStore,
-        backend: Arc<dyn StorageBackend>,
+    /// Loads every topic and opens its partitions (call at start).
+    pub async fn open(
+        meta: Arc<dyn MetaBackend>,
+        backend: Arc<dyn LogBackend>,
         rules: TopicRules,
     ) -> Result<Self, TopicError> {
-        let stored = meta.topics()?;
+        let stored = meta.topics().await?;
         let known: Vec<String> = stored.iter().map(|t| t.name.clone()).collect();
-        for stray in backend.stray_topics(&known)? {
+        for stray in backend.stray_topics(&known).await? {
             tracing::warn!(topic = %stray, "removing partition data without topic metadata");
-            backend.delete_topic(&stray)?;
+            backend.delete_topic(&stray).await?;
         }
         let mut map = HashMap::new();
         for t in stored {
-            let topic = Self::open_topic(&backend, t)?;
+            let topic = Self::open_topic(backend.as_ref(), t).await?;
             map.insert(topic.name.clone(), Arc::new(topic));
         }
         Ok(Self {
@@ -171,14 +171,12 @@ impl Topics {
         })
     }
 
-    fn open_topic(backend: &Arc<dyn StorageBackend>, t: StoredTopic) -> Result<Topic, TopicError> {
+    async fn open_topic(backend: &dyn LogBackend, t: StoredTopic) -> Result<Topic, TopicError> {
         let (appends, _) = watch::channel(0);
-        let settings = settings_of(&t);
-        let mut partitions = Vec::with_capacity(t.partitions as usize);
-        for id in 0..t.partitions {
-            let store = backend.open_partition(&t.name, id, settings)?;
-            partitions.push(Arc::new(Partition::new(id, store, appends.clone())));
-        }
+        let partitions = backend
+            .open_partitions(&t.name, 0..t.partitions, settings_of(&t), appends.clone())
+            .await?;
+        debug_assert_eq!(partitions.len(), t.partitions as usize);
         Ok(Topic {
             name: t.name.clone(),
             config: RwLock::new(t),
@@ -303,17 +301,8 @@ impl Topics {
         if self.get(&req.name).is_some() {
             return Err(TopicError::Exists { name: req.name });
         }
-        let backend = Arc::clone(&self.backend);
-        let meta = self.meta.clone();
-        let topic = tokio::task::spawn_blocking(move || -> Result<Topic, TopicError> {
-            let topic = Self::open_topic(&backend, stored.clone())?;
-            meta.put_topic(&stored)?;
-            Ok(topic)
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            detail: format!("topic creation task failed: {e}"),
-        })??;
+        let topic = Self::open_topic(self.backend.as_ref(), stored.clone()).await?;
+        self.meta.put_topic(&stored).await?;
         let topic = Arc::new(topic);
         self.map
             .write()
@@ -355,33 +344,27 @@ impl Topics {
         }
 
         let current = topic.partition_count();
-        let backend = Arc::clone(&self.backend);
-        let meta = self.meta.clone();
         let settings = settings_of(&updated);
-        let name_owned = name.to_owned();
-        let to_store = updated.clone();
-        let new_stores = tokio::task::spawn_blocking(move || -> Result<_, TopicError> {
-            let mut stores = Vec::new();
-            for id in current..to_store.partitions {
-                stores.push((id, backend.open_partition(&name_owned, id, settings)?));
-            }
-            meta.put_topic(&to_store)?;
-            Ok(stores)
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            detail: format!("topic update task failed: {e}"),
-        })??;
+        let new_partitions = self
+            .backend
+            .open_partitions(
+                name,
+                current..updated.partitions,
+                settings,
+                topic.appends.clone(),
+            )
+            .await?;
+        self.backend.set_retention(name, settings.retention).await?;
+        self.meta.put_topic(&updated).await?;
 
-        let retention = settings.retention;
         for p in topic.partitions() {
-            p.set_retention(retention);
+            p.set_retention(settings.retention);
         }
         {
             let mut partitions = topic.partitions.write().expect("partitions lock");
-            for (id, store) in new_stores {
-                debug_assert_eq!(id as usize, partitions.len());
-                partitions.push(Arc::new(Partition::new(id, store, topic.appends.clone())));
+            for p in new_partitions {
+                debug_assert_eq!(p.id() as usize, partitions.len());
+                partitions.push(p);
             }
         }
         *topic.config.write().expect("topic config lock") = updated;
@@ -401,18 +384,8 @@ impl Topics {
                 name: name.to_owned(),
             })?;
         drop(topic);
-        let backend = Arc::clone(&self.backend);
-        let meta = self.meta.clone();
-        let name_owned = name.to_owned();
-        tokio::task::spawn_blocking(move || -> Result<(), TopicError> {
-            meta.delete_topic(&name_owned)?;
-            backend.delete_topic(&name_owned)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            detail: format!("topic deletion task failed: {e}"),
-        })??;
+        self.meta.delete_topic(name).await?;
+        self.backend.delete_topic(name).await?;
         tracing::info!(topic = %name, "deleted topic");
         Ok(())
     }

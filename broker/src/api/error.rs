@@ -262,6 +262,7 @@ impl From<ConsumeError> for ApiError {
                 Self::UnknownPartition { topic, partition }
             }
             ConsumeError::Member(m) => m.into(),
+            ConsumeError::Group(g) => (*g).into(),
             ConsumeError::Storage(s) => s.into(),
             ConsumeError::Claim(c) => c.into(),
         }
@@ -310,7 +311,7 @@ impl From<MetaError> for ApiError {
             MetaError::Corruption { .. } => Self::Corruption {
                 detail: e.to_string(),
             },
-            MetaError::Store { .. } => Self::Internal {
+            MetaError::Store { .. } | MetaError::Task { .. } => Self::Internal {
                 detail: e.to_string(),
             },
         }

@@ -211,7 +211,7 @@ pub async fn join(
     let req: JoinGroup = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
     // The group's own topic first: a token without rights on it learns nothing (403, not the
     // 409 that names the topic) and cannot squat the group by naming a topic of its own.
-    let caller = authorize_group(&broker, &headers, &group, Action::Consume)?;
+    let caller = authorize_group(&broker, &headers, &group, Action::Consume).await?;
     caller.require(Action::Consume, &req.topic)?;
     let request = JoinRequest {
         topic: req.topic,
@@ -228,14 +228,14 @@ pub async fn join(
 /// Authenticates the caller and checks `action` on the topic `group` is bound to (every topic of
 /// an unbound group from older data). An unknown group needs only a valid token: a join or reset
 /// then binds it to a topic the caller must have rights on.
-fn authorize_group(
+async fn authorize_group(
     broker: &Broker,
     headers: &HeaderMap,
     group: &str,
     action: Action,
 ) -> Result<Caller, ApiError> {
     let caller = super::auth::authenticate(broker, headers)?;
-    let access = broker.groups().access(group);
+    let access = broker.group_access(group).await?;
     match access {
         GroupAccess::Unknown => {}
         GroupAccess::Bound(topic) => caller.require(action, &topic)?,
@@ -250,14 +250,14 @@ fn authorize_group(
 
 /// [`authorize_group`] for calls on an existing group: an unknown one is 404 at once, so a
 /// group bound between the check and the call is never served on an unchecked token.
-fn authorize_existing(
+async fn authorize_existing(
     broker: &Broker,
     headers: &HeaderMap,
     group: &str,
     action: Action,
 ) -> Result<Caller, ApiError> {
-    let caller = authorize_group(broker, headers, group, action)?;
-    if broker.groups().access(group) == GroupAccess::Unknown {
+    let caller = authorize_group(broker, headers, group, action).await?;
+    if broker.group_access(group).await? == GroupAccess::Unknown {
         return Err(MemberError::UnknownGroup {
             group: group.to_owned(),
         }
@@ -277,8 +277,8 @@ pub async fn heartbeat(
     P((group, member)): P<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<MemberState>, ApiError> {
-    authorize_existing(&broker, &headers, &group, Action::Consume)?;
-    Ok(Json(broker.heartbeat(&group, &member)?))
+    authorize_existing(&broker, &headers, &group, Action::Consume).await?;
+    Ok(Json(broker.heartbeat(&group, &member).await?))
 }
 
 #[utoipa::path(
@@ -292,8 +292,8 @@ pub async fn leave(
     P((group, member)): P<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    authorize_existing(&broker, &headers, &group, Action::Consume)?;
-    broker.leave_group(&group, &member)?;
+    authorize_existing(&broker, &headers, &group, Action::Consume).await?;
+    broker.leave_group(&group, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,7 +310,7 @@ pub async fn poll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    authorize_existing(&broker, &headers, &group, Action::Consume)?;
+    authorize_existing(&broker, &headers, &group, Action::Consume).await?;
     let req: PollRequest = optional_json(&headers, body).await?;
     let budget = Budget::new(
         req.max_records,
@@ -392,7 +392,7 @@ pub async fn commit(
     body: Body,
 ) -> Result<Json<CommitResponse>, ApiError> {
     let req: CommitRequest = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    let caller = authorize_group(&broker, &headers, &group, Action::Consume)?;
+    let caller = authorize_group(&broker, &headers, &group, Action::Consume).await?;
     for o in &req.offsets {
         caller.require(Action::Consume, &o.topic)?;
     }
@@ -433,7 +433,7 @@ pub async fn reset_offsets(
     body: Body,
 ) -> Result<Json<ApiGroupDescription>, ApiError> {
     let req: ResetOffsets = json_body(&headers, body, GROUP_BODY_LIMIT).await?;
-    let caller = authorize_group(&broker, &headers, &group, Action::Admin)?;
+    let caller = authorize_group(&broker, &headers, &group, Action::Admin).await?;
     caller.require(Action::Admin, &req.topic)?;
     let to = match req.to {
         ResetTarget::Earliest => ResetTo::Earliest,
@@ -456,7 +456,9 @@ pub async fn list_groups(
     headers: HeaderMap,
 ) -> Result<Json<GroupList>, ApiError> {
     let caller = super::auth::authenticate(&broker, &headers)?;
-    let groups = broker.list_groups(|topic| caller.may(Action::Consume, topic));
+    let groups = broker
+        .list_groups(|topic| caller.may(Action::Consume, topic))
+        .await?;
     Ok(Json(GroupList { groups }))
 }
 
@@ -471,8 +473,8 @@ pub async fn describe_group(
     P(group): P<String>,
     headers: HeaderMap,
 ) -> Result<Json<ApiGroupDescription>, ApiError> {
-    authorize_existing(&broker, &headers, &group, Action::Consume)?;
-    Ok(Json(broker.describe_group(&group)?))
+    authorize_existing(&broker, &headers, &group, Action::Consume).await?;
+    Ok(Json(broker.describe_group(&group).await?))
 }
 
 #[utoipa::path(
@@ -490,7 +492,7 @@ pub async fn delete_group(
     P(group): P<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    authorize_existing(&broker, &headers, &group, Action::Admin)?;
+    authorize_existing(&broker, &headers, &group, Action::Admin).await?;
     broker.delete_group(&group).await?;
     Ok(StatusCode::NO_CONTENT)
 }

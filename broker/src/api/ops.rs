@@ -32,7 +32,7 @@ pub async fn ready(State(broker): State<Arc<Broker>>) -> Result<Json<Value>, Api
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
-    broker.refresh_group_metrics();
+    broker.refresh_group_metrics().await;
     (
         [(
             header::CONTENT_TYPE,

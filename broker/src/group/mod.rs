@@ -1,11 +1,14 @@
 //! Consumer groups for stateless consumers: leases, fair assignment, fenced commits.
 //!
-//! The [`Coordinator`] is synchronous and knows nothing of HTTP, tokio or the log: the HTTP layer
-//! calls it under a mutex with `now_ms` from its clock (tests pass a simulated one) and tells it
-//! the topic's partition count. It supplies positions and records advances; the HTTP layer reads
-//! the log, resolves `earliest`/`latest`/timestamps and adds high watermarks and lag.
+//! The [`Coordinator`] is synchronous and knows nothing of HTTP, tokio or the log: the service
+//! layer calls it through [`EmbeddedGroups`] (under a mutex, with `now_ms` from the wall clock;
+//! tests pass a simulated one) and tells it the topic's partition count. It supplies positions
+//! and records advances; the service layer reads the log, resolves `earliest`/`latest`/timestamps
+//! and adds high watermarks and lag.
 //!
 //! - [`coordinator`](Coordinator): the operations, one per HTTP endpoint.
+//! - [`EmbeddedGroups`]: the coordinator behind a mutex as the service's
+//!   [`GroupBackend`](crate::service::backend::GroupBackend), with the wall clock.
 //! - `state`: one group's members, partition owners and the assignment rules.
 //! - [`store`]: the durable offset store ([`OffsetStore`], [`RedbOffsetStore`]).
 //! - [`types`] (re-exported here): limits, requests, views and outcomes; [`error`]: one error enum
@@ -63,6 +66,7 @@
 //! (`api::error`).
 
 mod coordinator;
+mod embedded;
 pub mod error;
 mod state;
 pub mod store;
@@ -74,6 +78,7 @@ mod simulation;
 mod tests;
 
 pub use coordinator::Coordinator;
+pub use embedded::{Clock, EmbeddedGroups};
 pub use error::{
     BoundElsewhere, CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError,
     MemberError, OpenError, ResetError,

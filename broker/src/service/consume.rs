@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use crate::claim::{ClaimError, Resolved};
 use crate::group::{Advance, MemberError, OffsetReset, Position};
 use crate::metrics::TopicLabels;
-use crate::partition::Partition;
+use crate::service::backend::PartitionLog;
+use crate::service::groups::GroupError;
 use crate::state::Broker;
 use crate::storage::{ReadBatch, Record, StorageError};
 
@@ -42,10 +43,22 @@ pub enum ConsumeError {
     UnknownPartition { topic: String, partition: u32 },
     #[error(transparent)]
     Member(#[from] MemberError),
+    /// The group backend failed (a member error arrives as [`ConsumeError::Member`]).
+    #[error(transparent)]
+    Group(Box<GroupError>),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
     Claim(#[from] ClaimError),
+}
+
+impl From<GroupError> for ConsumeError {
+    fn from(e: GroupError) -> Self {
+        match e {
+            GroupError::Member(m) => Self::Member(m),
+            other => Self::Group(Box::new(other)),
+        }
+    }
 }
 
 /// Checked read budgets.
@@ -151,7 +164,7 @@ pub fn find_partition(
     broker: &Broker,
     topic: &str,
     partition: u32,
-) -> Result<Arc<Partition>, ConsumeError> {
+) -> Result<Arc<dyn PartitionLog>, ConsumeError> {
     let t = broker
         .topics
         .get(topic)
@@ -176,7 +189,7 @@ pub async fn fetch(
     resolve: Resolve,
 ) -> Result<Fetched, ConsumeError> {
     let p = find_partition(broker, topic, partition)?;
-    let mut batch = read_with_wait(broker, &p, offset, budget).await?;
+    let mut batch = read_with_wait(broker, p.as_ref(), offset, budget).await?;
     let value_urls = resolve_pointers(broker, &mut batch.records, resolve).await?;
     let labels = TopicLabels {
         topic: topic.to_owned(),
@@ -210,7 +223,7 @@ pub async fn offset_at(
 /// between reads it sleeps on the partition's high-watermark channel.
 async fn read_with_wait(
     broker: &Broker,
-    partition: &Partition,
+    partition: &dyn PartitionLog,
     offset: u64,
     budget: Budget,
 ) -> Result<ReadBatch, StorageError> {
@@ -296,13 +309,11 @@ pub async fn poll(
     budget: Budget,
     resolve: Resolve,
 ) -> Result<Polled, ConsumeError> {
-    let partitions = broker.group_partitions(group);
-    let plan = broker.groups().poll_positions(
-        crate::service::groups::clock(),
-        group,
-        member,
-        partitions,
-    )?;
+    let partitions = broker.group_partitions(group).await?;
+    let plan = broker
+        .groups
+        .poll_positions(group, member, partitions)
+        .await?;
     let topic = broker
         .topics
         .get(&plan.topic)
@@ -405,9 +416,7 @@ pub async fn poll(
             next_offset: c.position,
         })
         .collect();
-    broker
-        .groups()
-        .advance(crate::service::groups::clock(), group, member, &advances);
+    broker.groups.advance(group, member, &advances).await?;
     for c in &mut cursors {
         c.value_urls = resolve_pointers(broker, &mut c.records, resolve).await?;
     }

@@ -1,20 +1,18 @@
-//! Consumer groups, without HTTP: the [`Coordinator`] under the broker's mutex, given the wall
-//! clock and the topics' partition counts, with `earliest` / `latest` / timestamps resolved
-//! against the log and high watermarks and lag added to its views. Calls that write to the
-//! offset store (the first join's binding, commits, resets, deletions) run on the blocking pool
-//! because the store fsyncs.
+//! Consumer groups, without HTTP: the broker's
+//! [`GroupBackend`](crate::service::backend::GroupBackend), given the topics' partition counts,
+//! with `earliest` / `latest` / timestamps resolved against the log and high watermarks and lag
+//! added to its views.
 
 use std::collections::HashMap;
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 
 use wharf_proto::api::{
     GroupAssignment, GroupDescription, GroupMember, GroupPartition, GroupSummary, MemberState,
 };
 
 use crate::group::{
-    CommitError, CommitOffset, CommitOutcome, Coordinator, DeleteGroupError, DeleteGroupOutcome,
-    DescribeError, JoinError, JoinRequest, MemberError, MemberView, Position, ResetError,
-    StoreError,
+    CommitError, CommitOffset, CommitOutcome, DeleteGroupError, DeleteGroupOutcome, DescribeError,
+    GroupAccess, JoinError, JoinRequest, MemberError, MemberView, Position, ResetError, StoreError,
 };
 use crate::metrics::GroupLabels;
 use crate::state::{Broker, now_ms};
@@ -69,30 +67,19 @@ pub enum ResetTo {
 }
 
 impl Broker {
-    pub(crate) fn groups(&self) -> MutexGuard<'_, Coordinator> {
-        self.groups.lock().expect("group coordinator lock")
-    }
-
     /// Partition count of the topic a group is bound to (0 if the topic is gone).
-    pub(crate) fn group_partitions(&self, group: &str) -> u32 {
-        let topic = self.groups().topic_of(group).map(str::to_owned);
-        topic
+    pub(crate) async fn group_partitions(&self, group: &str) -> Result<u32, GroupError> {
+        let topic = self.groups.topic_of(group).await?;
+        Ok(topic
             .as_deref()
             .and_then(|t| self.topics.get(t))
-            .map_or(0, |t| t.partition_count())
+            .map_or(0, |t| t.partition_count()))
     }
 
-    /// Runs a coordinator call that writes to the offset store on the blocking pool.
-    async fn groups_blocking<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut Coordinator) -> T + Send + 'static,
-    ) -> Result<T, GroupError> {
-        let broker = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&mut broker.groups()))
-            .await
-            .map_err(|e| GroupError::Task {
-                detail: e.to_string(),
-            })
+    /// The topics whose rights a caller needs to act on `group` (what every group route is
+    /// authorised against).
+    pub async fn group_access(&self, group: &str) -> Result<GroupAccess, GroupError> {
+        self.groups.access(group).await
     }
 
     /// Joins `group` (binding it to the request's topic if it is new).
@@ -108,27 +95,21 @@ impl Broker {
                 topic: request.topic.clone(),
             })?;
         let partitions = topic.partition_count();
-        let name = group.to_owned();
-        // On the blocking pool: the first join of a group stores its binding (an fsync).
-        let view = self
-            .groups_blocking(move |g| g.join(clock(), &name, request, partitions))
-            .await??;
+        let view = self.groups.join(group, request, partitions).await?;
         tracing::debug!(group, member = %view.member_id, partitions = view.assignments.len(), "member joined");
         Ok(member_state(view))
     }
 
     /// Renews a member's lease; answers its current assignments.
-    pub fn heartbeat(&self, group: &str, member: &str) -> Result<MemberState, GroupError> {
-        let partitions = self.group_partitions(group);
-        let view = self
-            .groups()
-            .heartbeat(clock(), group, member, partitions)?;
+    pub async fn heartbeat(&self, group: &str, member: &str) -> Result<MemberState, GroupError> {
+        let partitions = self.group_partitions(group).await?;
+        let view = self.groups.heartbeat(group, member, partitions).await?;
         Ok(member_state(view))
     }
 
     /// The member leaves; its partitions are released at once.
-    pub fn leave_group(&self, group: &str, member: &str) -> Result<(), GroupError> {
-        self.groups().leave(clock(), group, member)?;
+    pub async fn leave_group(&self, group: &str, member: &str) -> Result<(), GroupError> {
+        self.groups.leave(group, member).await?;
         Ok(())
     }
 
@@ -139,10 +120,7 @@ impl Broker {
         member: &str,
         offsets: Vec<CommitOffset>,
     ) -> Result<CommitOutcome, GroupError> {
-        let (group, member) = (group.to_owned(), member.to_owned());
-        Ok(self
-            .groups_blocking(move |g| g.commit(clock(), &group, &member, &offsets))
-            .await??)
+        self.groups.commit(group, member, &offsets).await
     }
 
     /// Sets the committed offsets of `topic` in `group` (refused while a member is live) and
@@ -195,13 +173,13 @@ impl Broker {
                         .unwrap_or(bounds.high_watermark),
                     ResetTo::Offsets(_) => unreachable!("handled above"),
                 };
-                offsets.push((p.id, offset));
+                offsets.push((p.id(), offset));
             }
         }
-        let (name, topic_name) = (group.to_owned(), topic.name.clone());
-        self.groups_blocking(move |g| g.reset_offsets(clock(), &name, &topic_name, &offsets))
-            .await??;
-        self.describe_group(group)
+        self.groups
+            .reset_offsets(group, &topic.name, &offsets)
+            .await?;
+        self.describe_group(group).await
     }
 
     /// Forgets a group, its binding and its offsets (refused while a member is live).
@@ -209,10 +187,7 @@ impl Broker {
         self: &Arc<Self>,
         group: &str,
     ) -> Result<DeleteGroupOutcome, GroupError> {
-        let name = group.to_owned();
-        let outcome = self
-            .groups_blocking(move |g| g.delete_group(clock(), &name))
-            .await??;
+        let outcome = self.groups.delete_group(group).await?;
         tracing::info!(
             group,
             offsets_deleted = outcome.offsets_deleted,
@@ -223,9 +198,14 @@ impl Broker {
 
     /// Every group whose topic `visible` accepts (for an unbound group from older data: all of
     /// the topics it has offsets on).
-    pub fn list_groups(&self, visible: impl Fn(&str) -> bool) -> Vec<GroupSummary> {
-        self.groups()
-            .list_groups(clock())
+    pub async fn list_groups(
+        &self,
+        visible: impl Fn(&str) -> bool,
+    ) -> Result<Vec<GroupSummary>, GroupError> {
+        Ok(self
+            .groups
+            .list_groups()
+            .await?
             .into_iter()
             .filter(|g| match &g.topic {
                 Some(topic) => visible(topic),
@@ -236,13 +216,13 @@ impl Broker {
                 topic: g.topic,
                 members: g.live_members,
             })
-            .collect()
+            .collect())
     }
 
     /// A group's members and, per partition, owner, epoch, committed offset, high watermark and
     /// lag (plus committed offsets of other topics from older data).
-    pub fn describe_group(&self, group: &str) -> Result<GroupDescription, GroupError> {
-        let d = self.groups().describe(clock(), group)?;
+    pub async fn describe_group(&self, group: &str) -> Result<GroupDescription, GroupError> {
+        let d = self.groups.describe(group).await?;
         let owners: HashMap<u32, (Option<String>, u64)> = d
             .partitions
             .iter()
@@ -257,12 +237,12 @@ impl Broker {
                 let committed = d
                     .committed
                     .iter()
-                    .find(|c| &c.topic == topic_name && c.partition == p.id)
+                    .find(|c| &c.topic == topic_name && c.partition == p.id())
                     .map(|c| c.offset);
-                let (owner, epoch) = owners.get(&p.id).cloned().unwrap_or((None, 0));
+                let (owner, epoch) = owners.get(&p.id()).cloned().unwrap_or((None, 0));
                 partitions.push(GroupPartition {
                     topic: topic_name.clone(),
-                    partition: p.id,
+                    partition: p.id(),
                     owner,
                     epoch: (epoch > 0).then_some(epoch),
                     committed_offset: committed,
@@ -310,27 +290,32 @@ impl Broker {
 
     /// Forgets the offsets, members and bindings of a deleted topic.
     pub async fn forget_topic_in_groups(self: &Arc<Self>, topic: &str) -> Result<(), GroupError> {
-        let topic = topic.to_owned();
-        self.groups_blocking(move |g| g.delete_topic(&topic))
-            .await??;
+        self.groups.delete_topic(topic).await?;
         Ok(())
     }
 
     /// Sweeps lapsed leases.
-    pub fn expire_leases(&self) {
-        let outcome = self.groups().expire(clock());
+    pub async fn expire_leases(&self) {
+        let outcome = match self.groups.expire().await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(error = %e, "lease expiry failed");
+                return;
+            }
+        };
         for m in outcome.expired {
             tracing::info!(group = %m.group, member = %m.member_id, released = ?m.released, "member lease lapsed");
         }
     }
 
     /// Refreshes the per-partition lag gauges of every group (called at scrape time).
-    pub fn refresh_group_metrics(&self) {
+    pub async fn refresh_group_metrics(&self) {
         self.metrics.group_lag.clear();
-        let now = clock();
-        let mut coordinator = self.groups();
-        for summary in coordinator.list_groups(now) {
-            let Ok(description) = coordinator.describe(now, &summary.group) else {
+        let Ok(summaries) = self.groups.list_groups().await else {
+            return;
+        };
+        for summary in summaries {
+            let Ok(description) = self.groups.describe(&summary.group).await else {
                 continue;
             };
             for c in &description.committed {

@@ -2,6 +2,7 @@
 //! deleted segments) and expiry of idempotency records. Lease expiry is
 //! [`Broker::expire_leases`](crate::state::Broker::expire_leases) in [`super::groups`].
 
+use crate::service::backend::PartitionLog;
 use crate::state::{Broker, now_ms};
 use crate::storage::StorageError;
 
@@ -10,7 +11,7 @@ impl Broker {
     /// segments are deleted after the segments are gone (never before).
     pub async fn apply_retention(&self) {
         self.claims
-            .retry_queued_deletes(&self.meta, &self.metrics)
+            .retry_queued_deletes(self.meta.as_ref(), &self.metrics)
             .await;
         let now = now_ms();
         for topic in self.topics.list() {
@@ -18,10 +19,10 @@ impl Broker {
                 let Some(target) = p.retention_target(now) else {
                     continue;
                 };
-                let referenced = match self.pointer_keys_below(&p, target).await {
+                let referenced = match self.pointer_keys_below(p.as_ref(), target).await {
                     Ok(keys) => keys,
                     Err(e) => {
-                        tracing::warn!(topic = %topic.name, partition = p.id, error = %e, "retention skipped: cannot read the segments it would delete");
+                        tracing::warn!(topic = %topic.name, partition = p.id(), error = %e, "retention skipped: cannot read the segments it would delete");
                         continue;
                     }
                 };
@@ -30,7 +31,7 @@ impl Broker {
                         if !done.deleted_ranges.is_empty() {
                             tracing::info!(
                                 topic = %topic.name,
-                                partition = p.id,
+                                partition = p.id(),
                                 segments = done.deleted_ranges.len(),
                                 bytes = done.deleted_bytes,
                                 log_start_offset = done.log_start_offset,
@@ -44,12 +45,12 @@ impl Broker {
                             .collect();
                         if !gone.is_empty() {
                             self.claims
-                                .delete_objects(gone, &self.meta, &self.metrics)
+                                .delete_objects(gone, self.meta.as_ref(), &self.metrics)
                                 .await;
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(topic = %topic.name, partition = p.id, error = %e, "retention failed")
+                        tracing::warn!(topic = %topic.name, partition = p.id(), error = %e, "retention failed")
                     }
                 }
             }
@@ -59,7 +60,7 @@ impl Broker {
     /// `(offset, object key)` of the claim-check pointers in `[log start, below)`.
     async fn pointer_keys_below(
         &self,
-        p: &crate::partition::Partition,
+        p: &dyn PartitionLog,
         below: u64,
     ) -> Result<Vec<(u64, String)>, StorageError> {
         let mut out = Vec::new();
@@ -87,13 +88,11 @@ impl Broker {
     /// Forgets idempotency records older than the window.
     pub async fn expire_idempotency(&self) {
         let window = i64::try_from(self.config.idempotency.window_ms).unwrap_or(i64::MAX);
-        let meta = self.meta.clone();
         let cutoff = now_ms().saturating_sub(window);
-        match tokio::task::spawn_blocking(move || meta.expire_idempotency(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::debug!(removed = n, "expired idempotency records"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "idempotency expiry failed"),
-            Err(e) => tracing::warn!(error = %e, "idempotency expiry task failed"),
+        match self.meta.expire_idempotency(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "expired idempotency records"),
+            Err(e) => tracing::warn!(error = %e, "idempotency expiry failed"),
         }
     }
 }

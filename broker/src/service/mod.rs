@@ -6,10 +6,13 @@
 //! - [`consume`]: fetches with long poll, offset lookups, a group member's poll across its
 //!   partitions.
 //! - [`groups`]: joins, heartbeats, commits, resets, descriptions and deletions of consumer
-//!   groups over the [`Coordinator`](crate::group::Coordinator), lease expiry and lag gauges.
+//!   groups over the group backend, lease expiry and lag gauges.
 //! - [`jobs`]: retention (and the claim-check objects it frees), idempotency expiry.
 //! - [`topics`]: topic deletion with everything that hangs off the topic.
+//! - [`backend`]: the traits the service reaches storage and coordination through (partition
+//!   logs, metadata, groups, job leadership).
 
+pub mod backend;
 pub mod consume;
 pub mod groups;
 pub mod jobs;

@@ -29,7 +29,7 @@ async fn broker() -> Fixture {
     };
     let claims = BrokerClaimCheck::from_config(&config).await.unwrap();
     let (stop, stopping) = watch::channel(false);
-    let broker = Arc::new(Broker::open(config, claims, stopping).unwrap());
+    let broker = Arc::new(Broker::open(config, claims, stopping).await.unwrap());
     let create = CreateTopic {
         name: "orders".into(),
         partitions: 2,
@@ -188,7 +188,7 @@ async fn a_member_polls_its_partitions_commits_and_a_zombie_is_fenced() {
         .commit_offsets("g", "a", commit(p1.epoch))
         .await
         .unwrap();
-    let described = f.broker.describe_group("g").unwrap();
+    let described = f.broker.describe_group("g").await.unwrap();
     let lag: Vec<(Option<u64>, u64)> = described
         .partitions
         .iter()
@@ -197,7 +197,7 @@ async fn a_member_polls_its_partitions_commits_and_a_zombie_is_fenced() {
     assert_eq!(lag, [(None, 1), (Some(2), 0)]);
 
     // Once `a` leaves, its epochs are stale: a late commit from it changes nothing.
-    f.broker.leave_group("g", "a").unwrap();
+    f.broker.leave_group("g", "a").await.unwrap();
     f.broker.join_group("g", join("b")).await.unwrap();
     assert!(matches!(
         f.broker.commit_offsets("g", "a", commit(p1.epoch)).await,
@@ -233,14 +233,16 @@ async fn groups_of_a_topic_deleted_before_a_crash_are_forgotten_at_the_next_star
     broker.join_group("g", join).await.unwrap();
     // The first step of a delete only, as if the broker died before the second.
     broker.topics.delete("orders").await.unwrap();
-    assert!(broker.describe_group("g").is_ok());
+    assert!(broker.describe_group("g").await.is_ok());
     let config = broker.config.clone();
     drop(broker);
 
     let claims = BrokerClaimCheck::from_config(&config).await.unwrap();
-    let reopened = Broker::open(config, claims, stop.subscribe()).unwrap();
+    let reopened = Broker::open(config, claims, stop.subscribe())
+        .await
+        .unwrap();
     assert!(matches!(
-        reopened.describe_group("g"),
+        reopened.describe_group("g").await,
         Err(GroupError::Describe(_))
     ));
     drop(dir);

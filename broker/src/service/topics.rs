@@ -29,15 +29,14 @@ impl Broker {
     /// Forgets the group state of topics that are gone (left by a delete the broker did not
     /// finish). Groups are bound only to topics that existed when they were bound, so a group
     /// topic the registry does not know was deleted.
-    pub fn forget_groups_of_deleted_topics(&self) -> Result<(), crate::group::StoreError> {
-        let mut coordinator = self.groups();
-        for topic in coordinator.topics() {
+    pub async fn forget_groups_of_deleted_topics(&self) -> Result<(), GroupError> {
+        for topic in self.groups.topics().await? {
             if self.topics.get(&topic).is_none() {
                 tracing::warn!(
                     topic,
                     "forgetting the groups of a topic deleted before a crash"
                 );
-                coordinator.delete_topic(&topic)?;
+                self.groups.delete_topic(&topic).await?;
             }
         }
         Ok(())

@@ -116,10 +116,8 @@ impl App {
             .await
             .expect("local blob store");
         let (stop, stopping) = watch::channel(false);
-        // As `run` does: opening reads the disk.
-        let broker = tokio::task::spawn_blocking(move || Broker::open(config, claims, stopping))
+        let broker = Broker::open(config, claims, stopping)
             .await
-            .expect("open task")
             .expect("open broker");
         Self {
             router: wharf_broker::api::router(Arc::new(broker)),

@@ -112,10 +112,8 @@ pub async fn produce(
 
     // One request per key at a time: a retry racing its original waits, then replays it.
     let scoped = format!("{}\u{0}{key}", topic.name);
-    let _guard = broker.key_locks.lock(&scoped).await;
-    let meta = broker.meta.clone();
-    let lookup_key = scoped.clone();
-    let stored = blocking(move || meta.idempotent_outcome(&lookup_key)).await??;
+    let claim = broker.meta.claim_idempotency(&scoped).await?;
+    let stored = claim.stored;
     let window_ms = i64::try_from(broker.config.idempotency.window_ms).unwrap_or(i64::MAX);
     if let Some(stored) = stored
         && stored.created_at_ms.saturating_add(window_ms) >= now_ms()
@@ -131,25 +129,17 @@ pub async fn produce(
     let outcome = produce_records(broker, topic, &input).await?;
     // Only outcomes that appended something are remembered; a refused request may be retried.
     if outcome.status != ProduceStatus::Refused {
-        let meta = broker.meta.clone();
         let stored = StoredProduce {
             status: outcome.status,
             results: outcome.results.clone(),
             created_at_ms: now_ms(),
         };
-        blocking(move || meta.put_idempotent_outcome(&scoped, &stored)).await??;
+        broker
+            .meta
+            .complete_idempotency(claim.hold, &scoped, stored)
+            .await?;
     }
     Ok(outcome)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ProduceError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ProduceError::Task {
-            detail: e.to_string(),
-        })
 }
 
 /// Parses a JSON body into per-record outcomes, handed to `group` in request order.
