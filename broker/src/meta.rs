@@ -10,6 +10,12 @@
 //!
 //! [`EmbeddedMeta`] is the service's [`MetaBackend`] over it: every call on the blocking pool
 //! (redb fsyncs), idempotency keys held by in-process [`KeyLocks`].
+//!
+//! An idempotent request writes its [`ProduceIntent`] (which partitions it is about to append to,
+//! from which offsets, and marks of the first and last record of each batch) before it appends,
+//! and replaces it with its [`StoredProduce`] outcome after, in one transaction. A broker killed
+//! between the append and the outcome thus leaves an intent, from which the retry finds what
+//! landed instead of appending it twice.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +30,9 @@ use crate::service::produce::{ProduceStatus, results_of_legacy_body};
 
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// Intents of idempotent requests that may have appended without storing their outcome.
+const IDEMPOTENCY_INTENTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("idempotency_intents");
 /// Claim-check objects whose deletion failed, retried at the next retention pass.
 const BLOB_DELETES: TableDefinition<&str, u64> = TableDefinition::new("blob_deletes");
 
@@ -49,6 +58,49 @@ pub struct StoredProduce {
     pub status: ProduceStatus,
     pub results: Vec<ProduceResult>,
     pub created_at_ms: i64,
+}
+
+/// What an idempotent request is about to append, stored durably before it appends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceIntent {
+    pub created_at_ms: i64,
+    /// CRC32C of the request body: a retry must carry the same records.
+    pub body_crc32c: u32,
+    /// One result per record: refused records' errors, the partition and timestamp of the
+    /// planned ones, and the offsets of batches an earlier attempt is known to have landed.
+    pub results: Vec<ProduceResult>,
+    /// The batches whose append may or may not have happened.
+    pub batches: Vec<PlannedBatch>,
+}
+
+/// One partition's batch of an intent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedBatch {
+    pub partition: u32,
+    /// The partition's high watermark before the append: the batch cannot start below it.
+    pub from_offset: u64,
+    /// The request positions of the batch's records, in order.
+    pub indexes: Vec<u32>,
+    pub first: RecordMark,
+    pub last: RecordMark,
+}
+
+/// What identifies a record in its partition: its broker-assigned timestamp and a CRC32C of its
+/// key and value.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordMark {
+    pub timestamp_ms: i64,
+    pub crc32c: u32,
+}
+
+/// What the idempotency tables hold for one key.
+#[derive(Debug, Default)]
+pub struct IdempotencyState {
+    pub outcome: Option<StoredProduce>,
+    pub intent: Option<ProduceIntent>,
 }
 
 /// What the idempotency table may hold: today's typed outcome, or the rendered answer
@@ -145,6 +197,8 @@ impl MetaStore {
         txn.open_table(TOPICS).map_err(|e| store_err(e.into()))?;
         txn.open_table(IDEMPOTENCY)
             .map_err(|e| store_err(e.into()))?;
+        txn.open_table(IDEMPOTENCY_INTENTS)
+            .map_err(|e| store_err(e.into()))?;
         txn.open_table(BLOB_DELETES)
             .map_err(|e| store_err(e.into()))?;
         txn.commit().map_err(|e| store_err(e.into()))?;
@@ -214,17 +268,52 @@ impl MetaStore {
 
     /// The stored outcome for an idempotency key, if any.
     pub fn idempotent_outcome(&self, key: &str) -> Result<Option<StoredProduce>, MetaError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(IDEMPOTENCY).map_err(|e| self.err(e))?;
-        match table.get(key).map_err(|e| self.err(e))? {
-            None => Ok(None),
-            Some(value) => serde_json::from_slice(value.value())
-                .map(Some)
-                .map_err(|e| self.corrupt(key, e)),
-        }
+        Ok(self.idempotency_state(key)?.outcome)
     }
 
-    /// Remembers the outcome of an idempotent request (durable when this returns).
+    /// The outcome and the pending intent stored for an idempotency key, read together.
+    pub fn idempotency_state(&self, key: &str) -> Result<IdempotencyState, MetaError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let outcomes = txn.open_table(IDEMPOTENCY).map_err(|e| self.err(e))?;
+        let intents = txn
+            .open_table(IDEMPOTENCY_INTENTS)
+            .map_err(|e| self.err(e))?;
+        let outcome = match outcomes.get(key).map_err(|e| self.err(e))? {
+            None => None,
+            Some(value) => {
+                Some(serde_json::from_slice(value.value()).map_err(|e| self.corrupt(key, e))?)
+            }
+        };
+        let intent = match intents.get(key).map_err(|e| self.err(e))? {
+            None => None,
+            Some(value) => {
+                Some(serde_json::from_slice(value.value()).map_err(|e| self.corrupt(key, e))?)
+            }
+        };
+        Ok(IdempotencyState { outcome, intent })
+    }
+
+    /// Records what an idempotent request is about to append (durable when this returns).
+    pub fn put_idempotency_intent(
+        &self,
+        key: &str,
+        intent: &ProduceIntent,
+    ) -> Result<(), MetaError> {
+        let bytes = serde_json::to_vec(intent).expect("an intent serializes");
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn
+                .open_table(IDEMPOTENCY_INTENTS)
+                .map_err(|e| self.err(e))?;
+            table
+                .insert(key, bytes.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Remembers the outcome of an idempotent request and forgets its intent, in one
+    /// transaction (durable when this returns).
     pub fn put_idempotent_outcome(
         &self,
         key: &str,
@@ -237,6 +326,10 @@ impl MetaStore {
             table
                 .insert(key, bytes.as_slice())
                 .map_err(|e| self.err(e))?;
+            let mut intents = txn
+                .open_table(IDEMPOTENCY_INTENTS)
+                .map_err(|e| self.err(e))?;
+            intents.remove(key).map_err(|e| self.err(e))?;
         }
         txn.commit().map_err(|e| self.err(e))
     }
@@ -275,7 +368,8 @@ impl MetaStore {
         txn.commit().map_err(|e| self.err(e))
     }
 
-    /// Forgets idempotency records created before `cutoff_ms`; returns how many.
+    /// Forgets idempotency records (and intents) created before `cutoff_ms`; returns how many
+    /// outcomes went.
     pub fn expire_idempotency(&self, cutoff_ms: i64) -> Result<usize, MetaError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         let removed = {
@@ -290,6 +384,16 @@ impl MetaStore {
                 })
                 .map_err(|e| self.err(e))?;
             let after = table.len().map_err(|e| self.err(e))?;
+            let mut intents = txn
+                .open_table(IDEMPOTENCY_INTENTS)
+                .map_err(|e| self.err(e))?;
+            intents
+                .retain(|_, value| {
+                    serde_json::from_slice::<ProduceIntent>(value)
+                        .map(|r| r.created_at_ms >= cutoff_ms)
+                        .unwrap_or(false)
+                })
+                .map_err(|e| self.err(e))?;
             (before - after) as usize
         };
         txn.commit().map_err(|e| self.err(e))?;
@@ -400,12 +504,25 @@ impl MetaBackend for EmbeddedMeta {
         Box::pin(async move {
             let guard = self.locks.lock(key).await;
             let owned = key.to_owned();
-            let stored = self.blocking(move |s| s.idempotent_outcome(&owned)).await?;
+            let state = self.blocking(move |s| s.idempotency_state(&owned)).await?;
             Ok(IdempotencyClaim {
-                stored,
+                stored: state.outcome,
+                intent: state.intent,
                 hold: IdempotencyHold::new(guard),
             })
         })
+    }
+
+    fn record_intent<'a>(
+        &'a self,
+        _hold: &'a IdempotencyHold,
+        key: &'a str,
+        intent: &'a ProduceIntent,
+    ) -> BoxFuture<'a, Result<(), MetaError>> {
+        // The in-process key lock behind `_hold` already excludes every other writer of `key`.
+        let key = key.to_owned();
+        let intent = intent.clone();
+        self.blocking(move |s| s.put_idempotency_intent(&key, &intent))
     }
 
     fn complete_idempotency<'a>(

@@ -298,6 +298,10 @@ impl From<ProduceError> for ApiError {
             ProduceError::EmptyBatch => Self::bad_request(ErrorCode::EmptyBatch, e.to_string()),
             ProduceError::Storage(s) => s.into(),
             ProduceError::Meta(m) => m.into(),
+            ProduceError::IdempotencyKeyReused => Self::Conflict {
+                code: ErrorCode::IdempotencyKeyReused,
+                message: e.to_string(),
+            },
             ProduceError::Task { .. } => Self::Internal {
                 detail: e.to_string(),
             },

@@ -15,13 +15,13 @@ use crate::group::{CommitError, CommitOffset, JoinRequest, OffsetReset};
 use crate::state::{Broker, now_ms};
 use crate::storage::StorageError;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
     _stop: watch::Sender<bool>,
-    broker: Arc<Broker>,
+    pub(super) broker: Arc<Broker>,
 }
 
-async fn broker() -> Fixture {
+pub(super) async fn broker() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = BrokerConfig {
         data_dir: dir.path().to_path_buf(),
@@ -46,7 +46,7 @@ async fn broker() -> Fixture {
     }
 }
 
-async fn produce_json(
+pub(super) async fn produce_json(
     broker: &Arc<Broker>,
     body: &str,
     key: Option<&str>,

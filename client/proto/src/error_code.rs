@@ -98,6 +98,8 @@ error_codes! {
     Fenced = "fenced",
     GroupTopicMismatch = "group_topic_mismatch",
     MembersLive = "members_live",
+    /// A retry of an interrupted idempotent request carried other records than the original.
+    IdempotencyKeyReused = "idempotency_key_reused",
     // 413
     PayloadTooLarge = "payload_too_large",
     RecordTooLarge = "record_too_large",

@@ -9,7 +9,7 @@
 use std::fmt::{self, Debug};
 
 use super::BoxFuture;
-use crate::meta::{MetaError, StoredProduce, StoredTopic};
+use crate::meta::{MetaError, ProduceIntent, StoredProduce, StoredTopic};
 
 /// Held while a request with an idempotency key runs; other claims on the key wait until it is
 /// completed or dropped. Dropping it without completing lets the next claim run the request.
@@ -40,6 +40,9 @@ pub struct IdempotencyClaim {
     /// The outcome an earlier request with this key stored, however old (the caller applies its
     /// window).
     pub stored: Option<StoredProduce>,
+    /// What an earlier request with this key was about to append when it stopped without an
+    /// outcome (a crash between its append and [`MetaBackend::complete_idempotency`]).
+    pub intent: Option<ProduceIntent>,
     /// The key, held by the caller until it completes or drops this.
     pub hold: IdempotencyHold,
 }
@@ -61,8 +64,17 @@ pub trait MetaBackend: Send + Sync + Debug {
         key: &'a str,
     ) -> BoxFuture<'a, Result<IdempotencyClaim, MetaError>>;
 
-    /// Stores the outcome of the request that holds `key` (durable when it resolves) and
-    /// releases the key.
+    /// Records, for the request that holds `key`, what it is about to append (durable when it
+    /// resolves), replacing any earlier intent for the key.
+    fn record_intent<'a>(
+        &'a self,
+        hold: &'a IdempotencyHold,
+        key: &'a str,
+        intent: &'a ProduceIntent,
+    ) -> BoxFuture<'a, Result<(), MetaError>>;
+
+    /// Stores the outcome of the request that holds `key` and forgets its intent (durable when
+    /// it resolves), then releases the key.
     fn complete_idempotency<'a>(
         &'a self,
         hold: IdempotencyHold,

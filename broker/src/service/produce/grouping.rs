@@ -14,6 +14,16 @@ pub(super) struct PartitionBatch {
     pub(super) indexes: Vec<usize>,
 }
 
+/// How a retry of an interrupted idempotent request is grouped: records already in the log are
+/// skipped, the others keep the partition the first attempt chose.
+#[derive(Debug)]
+pub(super) struct Resume {
+    /// Per request position: the record is in the log.
+    pub(super) landed: Vec<bool>,
+    /// Per request position: the partition the first attempt chose (`None`: it was refused).
+    pub(super) partitions: Vec<Option<u32>>,
+}
+
 /// Sorts a request's records into per-partition batches as they are parsed, so each record moves
 /// once, from the decoded request into the batch the log appends; a record's result slot is
 /// filled in as it goes. Requests touch few partitions, so a scan that starts at the last hit
@@ -30,10 +40,14 @@ pub(super) struct Grouping<'a> {
     /// `(batch, position)` of records whose value goes to the blob store.
     pub(super) offloads: Vec<(usize, usize)>,
     expected: usize,
+    resume: Option<&'a Resume>,
 }
 
 impl<'a> Grouping<'a> {
-    pub(super) fn new(choose_sticky: &'a (dyn Fn() -> u32 + Sync)) -> Self {
+    pub(super) fn new(
+        choose_sticky: &'a (dyn Fn() -> u32 + Sync),
+        resume: Option<&'a Resume>,
+    ) -> Self {
         Self {
             choose_sticky,
             batches: Vec::new(),
@@ -43,6 +57,7 @@ impl<'a> Grouping<'a> {
             last_slot: 0,
             offloads: Vec::new(),
             expected: 0,
+            resume,
         }
     }
 
@@ -54,10 +69,17 @@ impl<'a> Grouping<'a> {
 
     pub(super) fn add(&mut self, outcome: Result<Prepared, RecordError>) {
         let index = self.results.len();
+        let resume = self.resume;
+        if resume.is_some_and(|r| r.landed.get(index) == Some(&true)) {
+            // Its result is the one the earlier attempt's append gave it.
+            self.results.push(ProduceResult::default());
+            return;
+        }
         match outcome {
             Ok(prepared) => {
-                let partition = prepared
-                    .partition
+                let planned = resume.and_then(|r| r.partitions.get(index).copied().flatten());
+                let partition = planned
+                    .or(prepared.partition)
                     .unwrap_or_else(|| *self.sticky.get_or_insert_with(self.choose_sticky));
                 self.results.push(ProduceResult {
                     partition: Some(partition),
@@ -176,7 +198,7 @@ mod tests {
     fn grouping_keeps_request_order_per_partition_and_picks_one_sticky_partition() {
         let picks = std::sync::atomic::AtomicU32::new(0);
         let choose = || 7 + picks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut group = Grouping::new(&choose);
+        let mut group = Grouping::new(&choose, None);
         group.reserve(6);
         group.add(Ok(prepared(Some(2), "a", false)));
         group.add(Ok(prepared(None, "b", false)));
@@ -207,7 +229,7 @@ mod tests {
     #[test]
     fn refused_offloads_leave_their_batches_and_the_rest_keep_their_order() {
         let choose = || 0;
-        let mut group = Grouping::new(&choose);
+        let mut group = Grouping::new(&choose, None);
         group.reserve(5);
         group.add(Ok(prepared(Some(0), "a", false)));
         group.add(Ok(prepared(Some(0), "big1", true)));

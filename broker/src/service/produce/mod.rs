@@ -3,10 +3,13 @@
 //!
 //! - [`record`]: validation of one record of either format ([`RecordError`] refuses it alone).
 //! - `grouping`: records sorted into one batch per partition as they are validated.
-//! - here: [`produce`], which appends one batch per partition and reports a [`ProduceOutcome`];
-//!   with an idempotency key, the first outcome is stored and replayed to retries.
+//! - `idempotent`: requests with an idempotency key: the first outcome is stored and replayed
+//!   to retries, also when the broker died between the append and storing it.
+//! - here: [`produce`], which plans a request (validation, partitions, claim check) and appends
+//!   one batch per partition, reporting a [`ProduceOutcome`].
 
 mod grouping;
+mod idempotent;
 pub mod record;
 
 use std::sync::Arc;
@@ -17,12 +20,12 @@ use serde_json::value::RawValue;
 use wharf_proto::api::{ProduceResponse, ProduceResult};
 use wharf_proto::binary;
 
-use crate::meta::{MetaError, StoredProduce};
+use crate::meta::MetaError;
 use crate::metrics::{AcksLabels, TopicLabels};
 use crate::state::{Broker, now_ms};
 use crate::storage::{Durability, StorageError};
 use crate::topic::Topic;
-use grouping::{Grouping, PartitionBatch};
+use grouping::{Grouping, PartitionBatch, Resume};
 use record::{Limits, RecordError, is_json_object, prepare, prepare_binary, record_bytes};
 
 pub use record::compact_json;
@@ -89,6 +92,9 @@ pub enum ProduceError {
     /// The idempotency store failed.
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// A retry of an interrupted request carried other records than the request under its key.
+    #[error("the idempotency key was used for a request with other records")]
+    IdempotencyKeyReused,
     #[error("produce task failed: {detail}")]
     Task { detail: String },
 }
@@ -106,40 +112,13 @@ pub async fn produce(
     topic: &Arc<Topic>,
     input: ProduceInput<'_>,
 ) -> Result<ProduceOutcome, ProduceError> {
-    let Some(key) = input.idempotency_key else {
-        return produce_records(broker, topic, &input).await;
-    };
-
-    // One request per key at a time: a retry racing its original waits, then replays it.
-    let scoped = format!("{}\u{0}{key}", topic.name);
-    let claim = broker.meta.claim_idempotency(&scoped).await?;
-    let stored = claim.stored;
-    let window_ms = i64::try_from(broker.config.idempotency.window_ms).unwrap_or(i64::MAX);
-    if let Some(stored) = stored
-        && stored.created_at_ms.saturating_add(window_ms) >= now_ms()
-    {
-        broker.metrics.idempotent_replays.inc();
-        return Ok(ProduceOutcome {
-            status: stored.status,
-            results: stored.results,
-            replayed: true,
-        });
+    match input.idempotency_key {
+        None => produce_records(broker, topic, &input).await,
+        Some(key) => {
+            let scoped = format!("{}\u{0}{key}", topic.name);
+            idempotent::produce(broker, topic, &input, &scoped).await
+        }
     }
-
-    let outcome = produce_records(broker, topic, &input).await?;
-    // Only outcomes that appended something are remembered; a refused request may be retried.
-    if outcome.status != ProduceStatus::Refused {
-        let stored = StoredProduce {
-            status: outcome.status,
-            results: outcome.results.clone(),
-            created_at_ms: now_ms(),
-        };
-        broker
-            .meta
-            .complete_idempotency(claim.hold, &scoped, stored)
-            .await?;
-    }
-    Ok(outcome)
 }
 
 /// Parses a JSON body into per-record outcomes, handed to `group` in request order.
@@ -212,6 +191,34 @@ async fn produce_records(
     topic: &Arc<Topic>,
     input: &ProduceInput<'_>,
 ) -> Result<ProduceOutcome, ProduceError> {
+    let planned = plan(broker, topic, input, None).await?;
+    if planned.batches.is_empty() {
+        return Ok(ProduceOutcome {
+            status: ProduceStatus::Refused,
+            results: planned.results,
+            replayed: false,
+        });
+    }
+    append(broker, topic, input.acks, planned).await
+}
+
+/// A request validated, partitioned and through the claim check, ready to append.
+struct Planned {
+    batches: Vec<PartitionBatch>,
+    /// One per record, in request order; offsets are filled in by [`append`].
+    results: Vec<ProduceResult>,
+    failed: usize,
+}
+
+/// Validates the records of `input`, sorts them into per-partition batches and offloads large
+/// values. With `resume`, records an earlier attempt landed are skipped and the others go to the
+/// partitions that attempt chose.
+async fn plan(
+    broker: &Arc<Broker>,
+    topic: &Arc<Topic>,
+    input: &ProduceInput<'_>,
+    resume: Option<&Resume>,
+) -> Result<Planned, ProduceError> {
     let config = topic.config();
     let limits = Limits {
         topic: &topic.name,
@@ -221,7 +228,7 @@ async fn produce_records(
         offload_threshold: Some(broker.claims.threshold_bytes()),
     };
     let choose_sticky = || topic.next_sticky_partition();
-    let mut group = Grouping::new(&choose_sticky);
+    let mut group = Grouping::new(&choose_sticky, resume);
     match input.format {
         RecordsFormat::Json => parse_json_records(input.body, &limits, &mut group)?,
         RecordsFormat::Binary => parse_binary_records(input.body, &limits, &mut group)?,
@@ -232,21 +239,40 @@ async fn produce_records(
     if !group.offloads.is_empty() {
         offload_values(broker, topic, &mut group).await;
     }
-
     let Grouping {
+        batches,
+        results,
+        failed,
+        ..
+    } = group;
+    Ok(Planned {
+        batches,
+        results,
+        failed,
+    })
+}
+
+/// Appends the planned batches (at least one) as `acks` asks.
+async fn append(
+    broker: &Arc<Broker>,
+    topic: &Arc<Topic>,
+    acks: Acks,
+    planned: Planned,
+) -> Result<ProduceOutcome, ProduceError> {
+    let Planned {
         batches,
         mut results,
         mut failed,
-        ..
-    } = group;
+    } = planned;
+    debug_assert!(
+        !batches.is_empty(),
+        "append is called with something to append"
+    );
     let outcome = |status, results| ProduceOutcome {
         status,
         results,
         replayed: false,
     };
-    if batches.is_empty() {
-        return Ok(outcome(ProduceStatus::Refused, results));
-    }
 
     let record_count: usize = batches.iter().map(|b| b.records.len()).sum();
     let byte_count: u64 = batches
@@ -258,7 +284,7 @@ async fn produce_records(
         topic: topic.name.clone(),
     };
 
-    if input.acks == Acks::None {
+    if acks == Acks::None {
         let broker = Arc::clone(broker);
         let topic = Arc::clone(topic);
         tokio::spawn(async move {
@@ -277,7 +303,7 @@ async fn produce_records(
         return Ok(outcome(ProduceStatus::Accepted, results));
     }
 
-    let durability = if input.acks == Acks::All {
+    let durability = if acks == Acks::All {
         Durability::Synced
     } else {
         Durability::Buffered
@@ -307,7 +333,7 @@ async fn produce_records(
         .metrics
         .append_seconds
         .get_or_create(&AcksLabels {
-            acks: input.acks.as_str(),
+            acks: acks.as_str(),
         })
         .observe(started.elapsed().as_secs_f64());
 
