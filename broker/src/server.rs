@@ -12,7 +12,8 @@ use crate::claim::BrokerClaimCheck;
 use crate::config::BrokerConfig;
 use crate::state::{Broker, RunError};
 
-/// Runs `f` every `period` until `stopping` turns true.
+/// Runs `f` every `period` while this broker leads the background jobs, until `stopping` turns
+/// true.
 fn spawn_periodic<F, Fut>(
     broker: &Arc<Broker>,
     period: Duration,
@@ -30,7 +31,12 @@ where
         ticker.tick().await;
         loop {
             tokio::select! {
-                _ = ticker.tick() => f(Arc::clone(&broker)).await,
+                _ = ticker.tick() => {
+                    // Only the leading gateway runs the jobs; leadership may move between runs.
+                    if broker.leader.is_leader().await {
+                        f(Arc::clone(&broker)).await;
+                    }
+                }
                 () = crate::partition::until_true(&mut stopping) => return,
             }
         }

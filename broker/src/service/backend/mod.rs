@@ -13,6 +13,7 @@
 //! - [`groups`]: [`GroupBackend`], consumer-group operations, each one transition a remote store
 //!   can make a single conditional update.
 //! - [`leader`]: [`Leadership`], which gateway runs the background jobs.
+//! - `conformance` (tests): one suite per trait that every implementation runs.
 //!
 //! # Why boxed futures by hand
 //! The traits must be object-safe (`Arc<dyn …>`, chosen at run time), so `async fn` in traits
@@ -27,6 +28,8 @@
 //! `GroupError`): a remote backend maps its transport failures into their store/i-o variants, so
 //! the HTTP layer's mapping (`api/error.rs`) does not change with the backend.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod groups;
 pub mod leader;
 pub mod meta;
