@@ -4,8 +4,8 @@
 //! Why redb rather than the log itself: metadata is small, keyed and updated in place (a topic's
 //! retention changes, idempotency records expire), which a B-tree with ACID transactions does well
 //! and an append-only log would need compaction for. redb is pure Rust, crash-safe (copy-on-write
-//! pages with checksummed commits) and each commit here uses `Durability::Immediate`, so an
-//! acknowledged metadata change survives `kill -9`. The consumer-group offset store shares the
+//! pages with checksummed commits) and each commit here uses `Durability::Immediate` (but one,
+//! below, that a durable intent covers), so an acknowledged metadata change survives `kill -9`. The consumer-group offset store shares the
 //! same database through [`MetaStore::database`].
 //!
 //! [`EmbeddedMeta`] is the service's [`MetaBackend`] over it: every call on the blocking pool
@@ -15,13 +15,14 @@
 //! from which offsets, and marks of the first and last record of each batch) before it appends,
 //! and replaces it with its [`StoredProduce`] outcome after, in one transaction. A broker killed
 //! between the append and the outcome thus leaves an intent, from which the retry finds what
-//! landed instead of appending it twice.
+//! landed instead of appending it twice. Because the intent is durable, the outcome that
+//! replaces it need not be: an idempotent request costs one metadata fsync, as before intents.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wharf_proto::api::ProduceResult;
 
@@ -313,15 +314,18 @@ impl MetaStore {
     }
 
     /// Remembers the outcome of an idempotent request and forgets its intent, in one
-    /// transaction (durable when this returns).
+    /// transaction. Without an intent the commit is durable when this returns. With one, it is
+    /// not synced (it becomes durable with the next synced commit): a crash that loses it
+    /// brings back the durable intent, from which the retry recovers the same outcome, so the
+    /// request pays one fsync for idempotency, not two.
     pub fn put_idempotent_outcome(
         &self,
         key: &str,
         outcome: &StoredProduce,
     ) -> Result<(), MetaError> {
         let bytes = serde_json::to_vec(outcome).expect("an outcome serializes");
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
+        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let had_intent = {
             let mut table = txn.open_table(IDEMPOTENCY).map_err(|e| self.err(e))?;
             table
                 .insert(key, bytes.as_slice())
@@ -329,7 +333,10 @@ impl MetaStore {
             let mut intents = txn
                 .open_table(IDEMPOTENCY_INTENTS)
                 .map_err(|e| self.err(e))?;
-            intents.remove(key).map_err(|e| self.err(e))?;
+            intents.remove(key).map_err(|e| self.err(e))?.is_some()
+        };
+        if had_intent {
+            txn.set_durability(Durability::None);
         }
         txn.commit().map_err(|e| self.err(e))
     }
