@@ -279,19 +279,20 @@ impl MetaStore {
         let intents = txn
             .open_table(IDEMPOTENCY_INTENTS)
             .map_err(|e| self.err(e))?;
-        let outcome = match outcomes.get(key).map_err(|e| self.err(e))? {
-            None => None,
-            Some(value) => {
-                Some(serde_json::from_slice(value.value()).map_err(|e| self.corrupt(key, e))?)
-            }
-        };
-        let intent = match intents.get(key).map_err(|e| self.err(e))? {
-            None => None,
-            Some(value) => {
-                Some(serde_json::from_slice(value.value()).map_err(|e| self.corrupt(key, e))?)
-            }
-        };
+        let outcome = self.decode(key, outcomes.get(key).map_err(|e| self.err(e))?)?;
+        let intent = self.decode(key, intents.get(key).map_err(|e| self.err(e))?)?;
         Ok(IdempotencyState { outcome, intent })
+    }
+
+    /// The JSON value stored under `key`, if any.
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        value: Option<redb::AccessGuard<'_, &[u8]>>,
+    ) -> Result<Option<T>, MetaError> {
+        value
+            .map(|v| serde_json::from_slice(v.value()).map_err(|e| self.corrupt(key, e)))
+            .transpose()
     }
 
     /// Records what an idempotent request is about to append (durable when this returns).

@@ -18,10 +18,11 @@ pub(super) struct PartitionBatch {
 /// skipped, the others keep the partition the first attempt chose.
 #[derive(Debug)]
 pub(super) struct Resume {
+    /// Per request position: what the first attempt planned (the partition; `None` if it
+    /// refused the record) and, for records found in the log, their offset.
+    pub(super) results: Vec<ProduceResult>,
     /// Per request position: the record is in the log.
     pub(super) landed: Vec<bool>,
-    /// Per request position: the partition the first attempt chose (`None`: it was refused).
-    pub(super) partitions: Vec<Option<u32>>,
 }
 
 /// Sorts a request's records into per-partition batches as they are parsed, so each record moves
@@ -70,14 +71,16 @@ impl<'a> Grouping<'a> {
     pub(super) fn add(&mut self, outcome: Result<Prepared, RecordError>) {
         let index = self.results.len();
         let resume = self.resume;
-        if resume.is_some_and(|r| r.landed.get(index) == Some(&true)) {
+        if let Some(r) = resume
+            && r.landed.get(index) == Some(&true)
+        {
             // Its result is the one the earlier attempt's append gave it.
-            self.results.push(ProduceResult::default());
+            self.results.push(r.results[index].clone());
             return;
         }
         match outcome {
             Ok(prepared) => {
-                let planned = resume.and_then(|r| r.partitions.get(index).copied().flatten());
+                let planned = resume.and_then(|r| r.results.get(index).and_then(|r| r.partition));
                 let partition = planned
                     .or(prepared.partition)
                     .unwrap_or_else(|| *self.sticky.get_or_insert_with(self.choose_sticky));

@@ -18,6 +18,7 @@ use wharf_proto::api::ProduceResult;
 use super::grouping::{PartitionBatch, Resume};
 use super::{Acks, ProduceError, ProduceInput, ProduceOutcome, ProduceStatus, append, plan};
 use crate::meta::{PlannedBatch, ProduceIntent, RecordMark, StoredProduce};
+use crate::service::backend::IdempotencyHold;
 use crate::state::{Broker, now_ms};
 use crate::storage::{NewRecord, Record};
 use crate::topic::Topic;
@@ -57,60 +58,30 @@ pub(super) async fn produce(
         if intent.body_crc32c != body_crc32c {
             return Err(ProduceError::IdempotencyKeyReused);
         }
-        let found = recover(topic, &intent).await?;
-        if found.complete {
-            let stored = StoredProduce {
-                status: status_of(&found.results),
-                results: found.results,
-                created_at_ms: intent.created_at_ms,
-            };
+        let (found, complete) = recover(topic, &intent).await?;
+        if complete {
             tracing::info!(topic = %topic.name, "idempotent request recovered after restart");
             broker.metrics.idempotent_replays.inc();
             let outcome = ProduceOutcome {
-                status: stored.status,
-                results: stored.results.clone(),
+                status: status_of(&found.results),
+                results: found.results,
                 replayed: true,
             };
-            broker
-                .meta
-                .complete_idempotency(claim.hold, key, stored)
-                .await?;
+            remember(broker, claim.hold, key, &outcome, intent.created_at_ms).await?;
             return Ok(outcome);
         }
         resume = Some(found);
     }
 
-    let resume_plan = resume.as_ref().map(|r| Resume {
-        landed: r.landed.clone(),
-        partitions: r.results.iter().map(|r| r.partition).collect(),
-    });
-    let mut planned = plan(broker, topic, input, resume_plan.as_ref()).await?;
-    if let Some(found) = &resume {
-        for (i, landed) in found.landed.iter().enumerate() {
-            if *landed {
-                planned.results[i] = found.results[i].clone();
-            }
-        }
-    }
+    // Records an earlier attempt landed come back with their results; the rest are planned.
+    let planned = plan(broker, topic, input, resume.as_ref()).await?;
     if planned.batches.is_empty() {
-        // Nothing (more) to append: refused records are not remembered, so they may be retried.
-        let status = status_of(&planned.results);
         let outcome = ProduceOutcome {
-            status,
+            status: status_of(&planned.results),
             results: planned.results,
             replayed: false,
         };
-        if status != ProduceStatus::Refused {
-            let stored = StoredProduce {
-                status,
-                results: outcome.results.clone(),
-                created_at_ms: now_ms(),
-            };
-            broker
-                .meta
-                .complete_idempotency(claim.hold, key, stored)
-                .await?;
-        }
+        remember(broker, claim.hold, key, &outcome, now_ms()).await?;
         return Ok(outcome);
     }
 
@@ -129,36 +100,35 @@ pub(super) async fn produce(
         broker.meta.record_intent(&claim.hold, key, &intent).await?;
     }
 
-    let mut outcome = append(broker, topic, input.acks, planned).await?;
-    if resume.is_some() {
-        outcome.status = status_of(&outcome.results);
-    }
-    // Only outcomes that appended something are remembered; a refused request may be retried.
-    if outcome.status != ProduceStatus::Refused {
-        let stored = StoredProduce {
-            status: outcome.status,
-            results: outcome.results.clone(),
-            created_at_ms: now_ms(),
-        };
-        broker
-            .meta
-            .complete_idempotency(claim.hold, key, stored)
-            .await?;
-    }
+    let outcome = append(broker, topic, input.acks, planned).await?;
+    remember(broker, claim.hold, key, &outcome, now_ms()).await?;
     Ok(outcome)
 }
 
-/// What a retry found of an earlier attempt's batches.
-struct Recovered {
-    /// The intent's results with the offsets of every batch found.
-    results: Vec<ProduceResult>,
-    /// Per record: it is in the log already.
-    landed: Vec<bool>,
-    /// Every planned batch was found.
-    complete: bool,
+/// Stores `outcome` for `key` and releases the key. Refused requests are not remembered
+/// (nothing was appended, so they may be retried); dropping the hold releases the key.
+async fn remember(
+    broker: &Broker,
+    hold: IdempotencyHold,
+    key: &str,
+    outcome: &ProduceOutcome,
+    created_at_ms: i64,
+) -> Result<(), ProduceError> {
+    if outcome.status == ProduceStatus::Refused {
+        return Ok(());
+    }
+    let stored = StoredProduce {
+        status: outcome.status,
+        results: outcome.results.clone(),
+        created_at_ms,
+    };
+    broker.meta.complete_idempotency(hold, key, stored).await?;
+    Ok(())
 }
 
-async fn recover(topic: &Topic, intent: &ProduceIntent) -> Result<Recovered, ProduceError> {
+/// What a retry finds of an earlier attempt's batches: the intent's results with the offsets of
+/// every batch found, and whether every planned batch was found.
+async fn recover(topic: &Topic, intent: &ProduceIntent) -> Result<(Resume, bool), ProduceError> {
     let mut results = intent.results.clone();
     let mut landed: Vec<bool> = results.iter().map(|r| r.offset.is_some()).collect();
     let mut complete = true;
@@ -174,11 +144,7 @@ async fn recover(topic: &Topic, intent: &ProduceIntent) -> Result<Recovered, Pro
             None => complete = false,
         }
     }
-    Ok(Recovered {
-        results,
-        landed,
-        complete,
-    })
+    Ok((Resume { results, landed }, complete))
 }
 
 /// The base offset of `batch` if it is in its partition.

@@ -339,6 +339,7 @@ async fn append(
 
     let mut first_error: Option<StorageError> = None;
     let mut appended = 0usize;
+    let mut produced = 0u64;
     for (outcome, indexes) in outcomes {
         match outcome {
             Ok(done) => {
@@ -346,6 +347,7 @@ async fn append(
                     done.last_offset + 1 - done.base_offset,
                     indexes.len() as u64
                 );
+                produced += indexes.len() as u64;
                 for (i, index) in indexes.into_iter().enumerate() {
                     results[index].offset = Some(done.base_offset + i as u64);
                 }
@@ -368,7 +370,6 @@ async fn append(
             .expect("no append succeeded, so one failed")
             .into());
     }
-    let produced = results.iter().filter(|r| r.offset.is_some()).count() as u64;
     count_produced(broker, &labels, produced, byte_count);
     let status = if failed == 0 {
         ProduceStatus::Appended
