@@ -1,7 +1,8 @@
 //! A full disk under the real broker: its data directory on a small tmpfs that a ballast file
 //! fills. `acks=all` produce answers 503 `disk_full` (retriable) instead of acknowledging, reads
 //! keep working, nothing acknowledged is lost, appends resume once the ballast is deleted (the
-//! partition was not left read-only), and a SIGKILL and restart serve every acknowledged record.
+//! partition was not left read-only), a SIGKILL and restart while the disk is still full starts
+//! and serves, and a SIGKILL and restart afterwards serve every acknowledged record.
 //!
 //! Needs `mount -t tmpfs` (root or CAP_SYS_ADMIN); without it the test prints why and passes
 //! without checking anything.
@@ -137,6 +138,18 @@ fn a_full_disk_answers_503_disk_full_loses_nothing_acked_and_appends_resume_when
     // Reads still work while the disk is full.
     let read = api.fetch_all(TOPIC, 0);
     assert_eq!(read.len(), acked.len());
+
+    // A restart while the disk is still full: the broker starts, serves, and still refuses.
+    broker.kill();
+    broker.restart();
+    let api = Api::new(&broker.url);
+    assert_eq!(api.fetch_all(TOPIC, 0).len(), acked.len());
+    let (status, body) = produce(&api, &mut acked);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("disk_full")),
+        "{body}"
+    );
 
     std::fs::remove_file(&ballast).unwrap();
     let before = acked.len();
