@@ -47,6 +47,19 @@
 //! failure the kernel may have dropped dirty pages, so pretending otherwise would lose
 //! acknowledged data silently.
 //!
+//! Failures that leave nothing half-done are not poisoning: a failed batch write is truncated
+//! away and its index entries forgotten; a roll does everything that can fail for want of space
+//! or descriptors (seal entry, new files, opening the directory) before anything changes in
+//! memory and removes the new files on failure. Both leave the log as it was and the next append
+//! retries, so a full disk or a lack of descriptors heals when the resource returns.
+//!
+//! # File handles
+//! The active segment keeps its `.log`, `.index` and `.timeindex` open (pinned). Sealed
+//! segments keep none: reads open them through a [`FileCache`] (bounded LRU of `Arc<File>`,
+//! shared between the logs of a process through [`Log::open_with_cache`]), so descriptors stay
+//! bounded however many segments are retained. Retention and dropping a log forget their
+//! handles. Opening a log validates each sealed segment with files it closes again.
+//!
 //! # Recovery rules (on open)
 //! - Leftover `*.tmp` files (interrupted index rewrites) and index files without a `.log` are
 //!   deleted.
