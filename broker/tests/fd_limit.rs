@@ -36,13 +36,12 @@ fn payload(producer: usize, request: usize, partition: u32) -> String {
 /// A data directory on tmpfs when the machine has one (see the module doc).
 fn data_dir() -> wharf_testkit::tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = wharf_testkit::tempfile::Builder::new()
+    if shm.is_dir()
+        && let Ok(dir) = wharf_testkit::tempfile::Builder::new()
             .prefix("wharf-fd-limit-")
             .tempdir_in(shm)
-        {
-            return dir;
-        }
+    {
+        return dir;
     }
     println!("no writable /dev/shm: running on the default temp dir (slower rolls)");
     wharf_testkit::temp_dir("wharf-fd-limit")
