@@ -346,3 +346,37 @@ impl From<TopicError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_disk_or_descriptors_is_a_retriable_503_with_its_own_code() {
+        for (storage, code) in [
+            (
+                StorageError::DiskFull {
+                    detail: "no space".into(),
+                },
+                ErrorCode::DiskFull,
+            ),
+            (
+                StorageError::TooManyOpenFiles {
+                    detail: "emfile".into(),
+                },
+                ErrorCode::TooManyOpenFiles,
+            ),
+        ] {
+            let e = ApiError::from(storage);
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.code(), code);
+            assert!(e.retriable());
+        }
+        // A poisoned partition (failed fsync) is not something a retry heals.
+        let poisoned = ApiError::from(StorageError::Poisoned {
+            detail: "fsync failed".into(),
+        });
+        assert_eq!(poisoned.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!poisoned.retriable());
+    }
+}
