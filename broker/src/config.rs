@@ -52,6 +52,12 @@ pub struct BrokerConfig {
     /// When an append counts as durable: `group_commit` (default: concurrent appends share one
     /// fdatasync), `always` (each append fsyncs), `never` (left to the OS).
     pub fsync: FsyncPolicy,
+    /// Most file handles of sealed segments kept open at once, shared by all partitions (an
+    /// LRU cache; the rest are opened when read). Each partition's active segment keeps three
+    /// more files open of its own. Default 512, which leaves half of a `ulimit -n 1024` to
+    /// connections and the rest; at least 8. The broker also raises its soft `RLIMIT_NOFILE`
+    /// to the hard limit at start.
+    pub max_open_files: usize,
     /// Settings a new topic gets unless its create request says otherwise.
     pub topic_defaults: TopicDefaults,
     /// `Idempotency-Key` handling for produce requests.
@@ -79,6 +85,7 @@ impl Default for BrokerConfig {
             max_partitions_per_topic: 1024,
             retention_check_interval_ms: 60_000,
             fsync: FsyncPolicy::GroupCommit,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
             topic_defaults: TopicDefaults::default(),
             idempotency: IdempotencyConfig::default(),
             claim_check: ClaimCheckConfig::default(),
@@ -356,6 +363,9 @@ impl BrokerConfig {
         if self.retention_check_interval_ms == 0 {
             return invalid("retention_check_interval_ms", "must be positive");
         }
+        if self.max_open_files < MIN_MAX_OPEN_FILES {
+            return invalid("max_open_files", "must be at least 8");
+        }
         let d = &self.topic_defaults;
         if d.partitions == 0 || d.partitions > self.max_partitions_per_topic {
             return invalid(
@@ -419,6 +429,11 @@ impl BrokerConfig {
         c
     }
 }
+
+/// Default `max_open_files`: half of the common `ulimit -n 1024`.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 512;
+/// Smallest `max_open_files` accepted (a read needs two handles, retention and reads overlap).
+pub const MIN_MAX_OPEN_FILES: usize = 8;
 
 /// Smallest `segment_bytes` accepted (tests use small segments so they really roll).
 pub const MIN_SEGMENT_BYTES: u64 = 1024;

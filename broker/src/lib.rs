@@ -19,6 +19,7 @@
 //! - [`service`]: what the broker does (produce, consume, groups, topics, background jobs) as a
 //!   plain Rust API with typed errors and outcome structs, over the shared [`state::Broker`].
 //! - [`api`]: the HTTP API v1; [`metrics`]: Prometheus metrics; [`telemetry`]: logging set-up.
+//! - [`fdlimit`]: the soft `RLIMIT_NOFILE` raised to the hard limit at start.
 //! - [`config`]: every setting, documented; [`state`]: the shared [`state::Broker`], opened from
 //!   the data directory; [`server`]: assembly, [`run`], graceful shutdown.
 
@@ -26,6 +27,7 @@ pub mod api;
 pub mod auth;
 pub mod claim;
 pub mod config;
+pub mod fdlimit;
 pub mod group;
 /// The storage engine, its own crate (`broker/log`) so that it cannot reach tokio or HTTP.
 pub use wharf_log as log;

@@ -45,6 +45,16 @@ fn main() -> anyhow::Result<()> {
     let config =
         BrokerConfig::load(&overrides, std::env::vars()).context("loading configuration")?;
     wharf_broker::telemetry::init(config.log_format, &config.log_filter);
+    match wharf_broker::fdlimit::raise_nofile_limit() {
+        Ok(l) => tracing::info!(
+            soft_before = l.soft_before,
+            soft = l.soft,
+            hard = l.hard,
+            max_open_files = config.max_open_files,
+            "file descriptor limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -117,7 +117,8 @@ impl Embedded {
             fsync_seconds.observe(d.as_secs_f64());
         }));
         let disk = Arc::new(
-            DiskBackend::new(dir.join("topics"), config.fsync)?.with_sync_observer(observer),
+            DiskBackend::new(dir.join("topics"), config.fsync, config.max_open_files)?
+                .with_sync_observer(observer),
         );
         let offsets = RedbOffsetStore::new(store.database())?;
         let coordinator = Coordinator::open(Box::new(offsets), config.groups.clone())?;

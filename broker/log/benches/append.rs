@@ -154,5 +154,45 @@ fn read(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, read);
+/// Sequential reads over 300 sealed 256 KiB segments: more files (900) than a log's default
+/// handle cache holds, so reading through them in a cycle opens every segment's files again
+/// (the worst case for the cache; with every file kept open it costs nothing).
+fn read_sealed(c: &mut Criterion) {
+    let dir = bench_dir();
+    let cfg = LogConfig {
+        segment_bytes: 256 << 10,
+        ..config(FsyncPolicy::Never)
+    };
+    let (log, _) = Log::open(dir.path(), cfg).unwrap();
+    let recs = records(100);
+    while log.segments().len() < 301 {
+        log.append(&recs).unwrap();
+    }
+    log.sync().unwrap();
+    let sealed_end = log.segments()[300].base_offset;
+    let probe = log.read(0, 1000, 1 << 20).unwrap();
+    let mut g = c.benchmark_group("read_sealed");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    g.throughput(Throughput::ElementsAndBytes {
+        elements: probe.records.len() as u64,
+        bytes: probe.bytes,
+    });
+    let mut offset = 0;
+    g.bench_function("1000_records_per_read", |b| {
+        b.iter(|| {
+            let r = log.read(offset, 1000, 1 << 20).unwrap();
+            offset = if r.next_offset >= sealed_end {
+                0
+            } else {
+                r.next_offset
+            };
+            black_box(r)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, read, read_sealed);
 criterion_main!(benches);

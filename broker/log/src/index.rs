@@ -7,15 +7,18 @@
 //! so non-monotonic record timestamps still give a monotonic, binary-searchable index). A sealed
 //! segment's time index ends with a seal entry `(max timestamp of the segment, next offset)`.
 //!
-//! The active segment keeps its entries in memory (and appends them to the file as it goes);
-//! sealed segments are searched with positional reads on the file, so memory does not grow with
-//! retained data.
+//! The active segment keeps its entries in memory (and appends them to the file as it goes,
+//! through a pinned handle); sealed segments are searched with positional reads on the file,
+//! opened through the shared handle cache (`fdcache`), so neither memory nor open descriptors
+//! grow with retained data.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use super::fdcache::{FileCache, Handle};
 
 /// One fixed-size index entry.
 pub(crate) trait Entry: Copy + std::fmt::Debug + PartialEq {
@@ -76,7 +79,7 @@ enum State<E> {
 #[derive(Debug)]
 pub(crate) struct IndexFile<E> {
     pub path: PathBuf,
-    file: File,
+    file: Handle,
     state: RwLock<State<E>>,
 }
 
@@ -130,7 +133,11 @@ fn open_rw(path: &Path) -> io::Result<File> {
 impl<E: Entry> IndexFile<E> {
     /// Opens the index of the active segment with the entries rebuilt from the log. The file is
     /// rewritten only if its content differs; returns whether it was.
-    pub fn open_active(path: &Path, entries: Vec<E>) -> io::Result<(Self, bool)> {
+    pub fn open_active(
+        path: &Path,
+        entries: Vec<E>,
+        cache: &Arc<FileCache>,
+    ) -> io::Result<(Self, bool)> {
         let wanted = encode_all(&entries);
         let current = match fs::read(path) {
             Ok(b) => Some(b),
@@ -145,7 +152,7 @@ impl<E: Entry> IndexFile<E> {
         Ok((
             IndexFile {
                 path: path.to_owned(),
-                file,
+                file: Handle::pinned(path, file, cache.clone()),
                 state: RwLock::new(State::Active(entries)),
             },
             rewritten,
@@ -153,7 +160,7 @@ impl<E: Entry> IndexFile<E> {
     }
 
     /// A new, empty index for a new active segment.
-    pub fn create(path: &Path) -> io::Result<Self> {
+    pub fn create(path: &Path, cache: &Arc<FileCache>) -> io::Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -162,25 +169,41 @@ impl<E: Entry> IndexFile<E> {
             .open(path)?;
         Ok(IndexFile {
             path: path.to_owned(),
-            file,
+            file: Handle::pinned(path, file, cache.clone()),
             state: RwLock::new(State::Active(Vec::new())),
         })
     }
 
-    /// Opens a validated sealed index of `count` entries.
-    pub fn open_sealed(path: &Path, count: u64) -> io::Result<Self> {
-        let file = File::open(path)?;
-        Ok(IndexFile {
+    /// A validated sealed index of `count` entries; its file is opened on demand.
+    pub fn open_sealed(path: &Path, count: u64, cache: &Arc<FileCache>) -> Self {
+        IndexFile {
             path: path.to_owned(),
-            file,
+            file: Handle::cached(path, cache.clone()),
             state: RwLock::new(State::Sealed { count }),
-        })
+        }
     }
 
-    /// Rewrites a sealed segment's index from rebuilt entries and opens it.
-    pub fn rewrite_sealed(path: &Path, entries: &[E]) -> io::Result<Self> {
+    /// Rewrites a sealed segment's index from rebuilt entries.
+    pub fn rewrite_sealed(path: &Path, entries: &[E], cache: &Arc<FileCache>) -> io::Result<Self> {
         write_atomically(path, entries)?;
-        Self::open_sealed(path, entries.len() as u64)
+        Ok(Self::open_sealed(path, entries.len() as u64, cache))
+    }
+
+    /// Entries of an active index (0 for a sealed one).
+    pub fn active_len(&self) -> usize {
+        match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
+            State::Active(v) => v.len(),
+            State::Sealed { .. } => 0,
+        }
+    }
+
+    /// Forgets the entries of an active index beyond the first `len` (undoing the entries of a
+    /// batch whose write failed). Their bytes stay in the file until overwritten or trimmed by
+    /// the seal; nothing reads an active index from its file except recovery, which rebuilds it.
+    pub fn rollback_to(&self, len: usize) {
+        if let State::Active(v) = &mut *self.state.write().unwrap_or_else(|p| p.into_inner()) {
+            v.truncate(len);
+        }
     }
 
     /// Appends an entry (active segments only).
@@ -191,31 +214,54 @@ impl<E: Entry> IndexFile<E> {
         };
         let mut buf = Vec::with_capacity(E::SIZE);
         e.write(&mut buf);
-        self.file.write_all_at(&buf, (v.len() * E::SIZE) as u64)?;
+        self.file
+            .get()?
+            .write_all_at(&buf, (v.len() * E::SIZE) as u64)?;
         v.push(e);
         Ok(())
     }
 
-    /// Appends an optional last entry, trims any junk a failed write left, fsyncs and switches
-    /// to file-backed lookups.
-    pub fn seal(&self, last: Option<E>) -> io::Result<()> {
+    /// First step of sealing: writes the optional last entry after the others and trims any
+    /// junk a failed write left. The in-memory state does not change, so a failure (or a roll
+    /// that fails later) leaves an active index that the next roll seals again from scratch.
+    pub fn prepare_seal(&self, last: Option<E>) -> io::Result<()> {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let State::Active(v) = &*st else {
+            return Err(io::Error::other("seal of a sealed index"));
+        };
+        let file = self.file.get()?;
+        let mut count = v.len() as u64;
         if let Some(e) = last {
-            self.append(e)?;
+            let mut buf = Vec::with_capacity(E::SIZE);
+            e.write(&mut buf);
+            file.write_all_at(&buf, count * E::SIZE as u64)?;
+            count += 1;
         }
-        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if let State::Active(v) = &*st {
-            let count = v.len() as u64;
-            self.file.set_len(count * E::SIZE as u64)?;
-            self.file.sync_all()?;
-            *st = State::Sealed { count };
-        }
-        Ok(())
+        file.set_len(count * E::SIZE as u64)
     }
 
-    fn get_sealed(&self, i: u64) -> io::Result<E> {
+    /// Last step of sealing, after [`IndexFile::prepare_seal`] and a successful
+    /// [`IndexFile::sync`]: takes the last entry into the count, switches to file-backed lookups
+    /// and closes the pinned handle (the file is opened through the cache from now on).
+    pub fn commit_seal(&self, last: Option<E>) {
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let State::Active(v) = &*st {
+            let count = v.len() as u64 + u64::from(last.is_some());
+            *st = State::Sealed { count };
+        }
+        drop(st);
+        self.file.unpin();
+    }
+
+    /// Forgets the cached handle (the file is being deleted).
+    pub fn forget(&self) {
+        self.file.forget();
+    }
+
+    fn get_sealed(file: &File, i: u64) -> io::Result<E> {
         let mut buf = [0u8; 16];
         let b = &mut buf[..E::SIZE];
-        self.file.read_exact_at(b, i * E::SIZE as u64)?;
+        file.read_exact_at(b, i * E::SIZE as u64)?;
         Ok(E::read(b))
     }
 
@@ -229,17 +275,18 @@ impl<E: Entry> IndexFile<E> {
                 Ok(n.checked_sub(1).map(|i| v[i]))
             }
             State::Sealed { count } => {
+                let file = self.file.get()?;
                 let (mut lo, mut hi) = (0u64, *count);
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
-                    if before(&self.get_sealed(mid)?) {
+                    if before(&Self::get_sealed(&file, mid)?) {
                         lo = mid + 1;
                     } else {
                         hi = mid;
                     }
                 }
                 match lo.checked_sub(1) {
-                    Some(i) => self.get_sealed(i).map(Some),
+                    Some(i) => Self::get_sealed(&file, i).map(Some),
                     None => Ok(None),
                 }
             }
@@ -248,7 +295,7 @@ impl<E: Entry> IndexFile<E> {
 
     /// Syncs the file (used when a segment is sealed or the log closes).
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_all()
+        self.file.get()?.sync_all()
     }
 }
 
@@ -260,7 +307,8 @@ mod tests {
     fn active_and_sealed_lookups_agree() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("0.index");
-        let idx = IndexFile::<OffsetEntry>::create(&p).unwrap();
+        let cache = Arc::new(FileCache::new(2));
+        let idx = IndexFile::<OffsetEntry>::create(&p, &cache).unwrap();
         for i in 0..100u32 {
             idx.append(OffsetEntry {
                 rel_offset: i * 10,
@@ -271,8 +319,16 @@ mod tests {
         let q =
             |idx: &IndexFile<OffsetEntry>, r: u32| idx.last_where(|e| e.rel_offset <= r).unwrap();
         assert_eq!(q(&idx, 55).unwrap().rel_offset, 50);
-        idx.seal(None).unwrap();
+        idx.prepare_seal(None).unwrap();
+        idx.sync().unwrap();
+        idx.commit_seal(None);
+        assert_eq!(
+            cache.len(),
+            0,
+            "nothing is cached before the first sealed lookup"
+        );
         assert_eq!(q(&idx, 55).unwrap().rel_offset, 50);
+        assert_eq!(cache.len(), 1, "the sealed index is read through the cache");
         assert_eq!(q(&idx, 0).unwrap().rel_offset, 0);
         assert_eq!(q(&idx, 10_000).unwrap().rel_offset, 990);
         let (entries, len) = read_entries::<OffsetEntry>(&p).unwrap().unwrap();

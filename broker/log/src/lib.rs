@@ -16,6 +16,8 @@
 //! - `segment`: one segment's files, the batch cursor used by reads and recovery, and the
 //!   open-time validation of sealed and active segments.
 //! - `sync`: the group-commit coordinator.
+//! - `fdcache`: [`FileCache`], the bounded LRU of file handles through which sealed segments'
+//!   files are opened on demand (shared by every log of a process).
 //! - `error`: one error enum per operation; `Corruption` is never folded into `Io`.
 //!
 //! # On-disk format
@@ -45,6 +47,19 @@
 //! failure the kernel may have dropped dirty pages, so pretending otherwise would lose
 //! acknowledged data silently.
 //!
+//! Failures that leave nothing half-done are not poisoning: a failed batch write is truncated
+//! away and its index entries forgotten; a roll does everything that can fail for want of space
+//! or descriptors (seal entry, new files, opening the directory) before anything changes in
+//! memory and removes the new files on failure. Both leave the log as it was and the next append
+//! retries, so a full disk or a lack of descriptors heals when the resource returns.
+//!
+//! # File handles
+//! The active segment keeps its `.log`, `.index` and `.timeindex` open (pinned). Sealed
+//! segments keep none: reads open them through a [`FileCache`] (bounded LRU of `Arc<File>`,
+//! shared between the logs of a process through [`Log::open_with_cache`]), so descriptors stay
+//! bounded however many segments are retained. Retention and dropping a log forget their
+//! handles. Opening a log validates each sealed segment with files it closes again.
+//!
 //! # Recovery rules (on open)
 //! - Leftover `*.tmp` files (interrupted index rewrites) and index files without a `.log` are
 //!   deleted.
@@ -72,6 +87,7 @@
 mod batch;
 mod config;
 mod error;
+mod fdcache;
 mod index;
 mod open;
 mod read;
@@ -91,6 +107,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 pub use bytes::Bytes;
 pub use config::{DEFAULT_RETENTION_MS, DEFAULT_SEGMENT_BYTES, FsyncPolicy, LogConfig};
 pub use error::{AppendError, LookupError, OpenError, ReadError, RetentionError, SyncError};
+pub use fdcache::{DEFAULT_OPEN_FILES, FileCache, is_disk_full, is_out_of_descriptors};
 pub use record::{Header, NewRecord, Record};
 
 use index::TimeEntry;
@@ -203,6 +220,8 @@ pub struct Log {
     retention_lock: Mutex<()>,
     /// Told how long each fdatasync of an append took (metrics).
     sync_observer: std::sync::OnceLock<SyncObserver>,
+    /// Where sealed segments' files are opened (shared with the other logs of the process).
+    cache: Arc<FileCache>,
 }
 
 /// Receives the duration of every fdatasync that makes appends durable (`Always` and group
@@ -295,11 +314,11 @@ impl Log {
     /// demands (`Never`: written; `Always`: fdatasync'd by this call; `GroupCommit`: a shared
     /// fdatasync covering it has finished).
     pub fn append(&self, records: &[NewRecord]) -> Result<AppendOutcome, AppendError> {
-        let (mut out, seg) = self.write_batch(records)?;
+        let (mut out, seg, file) = self.write_batch(records)?;
         match self.fsync {
             FsyncPolicy::Never => {}
             FsyncPolicy::Always => {
-                if let Err(source) = self.timed_sync(&seg.file) {
+                if let Err(source) = self.timed_sync(&file) {
                     let e = SyncError::Io {
                         path: seg.path.clone(),
                         source: Arc::new(source),
@@ -323,7 +342,7 @@ impl Log {
 
     /// Appends without waiting for any sync (the server's acks=leader): in the page cache only.
     pub fn append_buffered(&self, records: &[NewRecord]) -> Result<AppendOutcome, AppendError> {
-        self.write_batch(records).map(|(out, _)| out)
+        self.write_batch(records).map(|(out, _, _)| out)
     }
 
     /// Makes everything appended so far durable.
@@ -335,14 +354,24 @@ impl Log {
         self.sync.wait_durable(target, || {
             // Watermark first, then the active segment: see the `sync` module doc.
             let covered = self.high_watermark.load(Ordering::Acquire);
-            let seg = self
-                .segments
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .last()
-                .cloned()
-                .expect("a log always has an active segment");
-            self.timed_sync(&seg.file).map_err(|source| {
+            // Taken under the segments lock, where the last segment is the active one and has
+            // its file pinned (a roll unpins the old one under the write lock), so a concurrent
+            // roll cannot make this sync open a file through the cache.
+            let (seg, file) = {
+                let segs = self.segments.read().unwrap_or_else(|p| p.into_inner());
+                let seg = segs
+                    .last()
+                    .cloned()
+                    .expect("a log always has an active segment");
+                let file = seg.pinned_log_file();
+                (seg, file)
+            };
+            debug_assert!(file.is_some(), "the last segment's file is pinned");
+            let file = match file {
+                Some(f) => Ok(f),
+                None => seg.log_file(),
+            };
+            file.and_then(|f| self.timed_sync(&f)).map_err(|source| {
                 self.sync_failed.store(true, Ordering::Release);
                 SyncError::Io {
                     path: seg.path.clone(),
@@ -366,11 +395,12 @@ impl Log {
         None
     }
 
-    /// Encodes and writes one batch under the writer lock; publishes it to readers.
+    /// Encodes and writes one batch under the writer lock; publishes it to readers. Returns the
+    /// segment written to and its pinned file (for the sync the policy asks for).
     fn write_batch(
         &self,
         records: &[NewRecord],
-    ) -> Result<(AppendOutcome, Arc<Segment>), AppendError> {
+    ) -> Result<(AppendOutcome, Arc<Segment>, Arc<File>), AppendError> {
         if records.is_empty() {
             return Err(AppendError::EmptyBatch);
         }
@@ -405,9 +435,24 @@ impl Log {
         let pos = seg.size_bytes();
         debug_assert!(pos + enc.batch_bytes <= self.segment_bytes);
         debug_assert_eq!(seg.next_offset(), base_offset);
+        debug_assert!(!seg.is_sealed());
         let io_err = |p: &Path| {
             let p = p.to_owned();
             move |source| AppendError::Io { path: p, source }
+        };
+        // Pinned: the active segment's file is never evicted, so this does not open anything.
+        let file = seg.log_file().map_err(io_err(&seg.path))?;
+        // Undone if anything below fails, so a failed append leaves the indexes and the
+        // writer's counters exactly as they were (the next append retries from the same state).
+        let undo = (
+            seg.index.active_len(),
+            seg.time_index.active_len(),
+            w.bytes_since_index,
+        );
+        let rollback_indexes = |w: &mut Writer| {
+            seg.index.rollback_to(undo.0);
+            seg.time_index.rollback_to(undo.1);
+            w.bytes_since_index = undo.2;
         };
         if let Some((oe, te)) = self.index_policy.entries_for(
             pos,
@@ -415,17 +460,27 @@ impl Log {
             w.bytes_since_index,
             seg.max_timestamp_ms(),
         ) {
-            // Entries first: they point at `pos`, where this batch (or, if its write fails, the
-            // next one with the same base offset) will be, so they never dangle.
-            seg.index.append(oe).map_err(io_err(&seg.index.path))?;
-            seg.time_index
-                .append(te)
-                .map_err(io_err(&seg.time_index.path))?;
+            // Entries first: they point at `pos`, where this batch will be, so they never
+            // dangle once the write succeeds (and are rolled back when it does not).
+            let written = seg
+                .index
+                .append(oe)
+                .map_err(io_err(&seg.index.path))
+                .and_then(|()| {
+                    seg.time_index
+                        .append(te)
+                        .map_err(io_err(&seg.time_index.path))
+                });
+            if let Err(e) = written {
+                rollback_indexes(&mut w);
+                return Err(e);
+            }
             w.bytes_since_index = 0;
         }
-        if let Err(source) = seg.file.write_all_at(&w.buf, pos) {
+        if let Err(source) = file.write_all_at(&w.buf, pos) {
+            rollback_indexes(&mut w);
             // Undo a partial write so the next batch lands on a clean boundary.
-            if let Err(e) = seg.file.set_len(pos) {
+            if let Err(e) = file.set_len(pos) {
                 w.poisoned = Some(format!(
                     "could not roll back a failed write on {}: {e}",
                     seg.path.display()
@@ -451,6 +506,7 @@ impl Log {
                 synced: false,
             },
             seg,
+            file,
         ))
     }
 
@@ -469,32 +525,74 @@ impl Log {
     }
 
     /// Seals the active segment (seal entry, fdatasync of log and indexes), creates the next one
-    /// and fsyncs the directory. Any failure poisons the log: a half-sealed segment must not
-    /// receive more appends.
+    /// and fsyncs the directory.
+    ///
+    /// Everything that can fail for want of space or descriptors (writing the seal entry,
+    /// creating the new files, opening the directory) happens before anything changes in
+    /// memory, and a failure there removes the new files again: the log stays as it was, not
+    /// poisoned, and the next append retries the roll. A failed fsync poisons the log: after it
+    /// the kernel may have dropped dirty pages of the old segment.
     fn roll_locked(&self, w: &mut Writer) -> Result<(), AppendError> {
+        enum Failure {
+            /// Nothing changed; the roll can be retried.
+            RolledBack(PathBuf, io::Error),
+            /// A sync failed: the log must not take more appends.
+            Fatal(PathBuf, io::Error),
+        }
+        use Failure::{Fatal, RolledBack};
         let old = w.active.clone();
         let next = old.next_offset();
-        let result = (|| -> Result<Segment, (PathBuf, io::Error)> {
-            old.file.sync_data().map_err(|e| (old.path.clone(), e))?;
+        let seal_entry = TimeEntry {
+            timestamp_ms: old.max_timestamp_ms(),
+            rel_offset: old.rel(next),
+        };
+        let result = (|| -> Result<Segment, Failure> {
             old.time_index
-                .seal(Some(TimeEntry {
-                    timestamp_ms: old.max_timestamp_ms(),
-                    rel_offset: old.rel(next),
-                }))
-                .map_err(|e| (old.time_index.path.clone(), e))?;
+                .prepare_seal(Some(seal_entry))
+                .map_err(|e| RolledBack(old.time_index.path.clone(), e))?;
             old.index
-                .seal(None)
-                .map_err(|e| (old.index.path.clone(), e))?;
-            let new = Segment::create(&self.dir, next).map_err(|e| (self.dir.clone(), e))?;
-            fsync_dir(&self.dir).map_err(|e| (self.dir.clone(), e))?;
+                .prepare_seal(None)
+                .map_err(|e| RolledBack(old.index.path.clone(), e))?;
+            let new = self
+                .cache
+                .retry_out_of_descriptors(|| Segment::create(&self.dir, next, &self.cache))
+                .map_err(|e| RolledBack(self.dir.clone(), e))?;
+            let undo = |failure: Failure| {
+                new.forget_files();
+                for p in [&new.path, &new.index.path, &new.time_index.path] {
+                    let _ = fs::remove_file(p);
+                }
+                failure
+            };
+            let dir = self
+                .cache
+                .retry_out_of_descriptors(|| File::open(&self.dir))
+                .map_err(|e| undo(RolledBack(self.dir.clone(), e)))?;
+            let old_file = old
+                .log_file()
+                .map_err(|e| undo(RolledBack(old.path.clone(), e)))?;
+            old_file
+                .sync_data()
+                .map_err(|e| undo(Fatal(old.path.clone(), e)))?;
+            old.time_index
+                .sync()
+                .map_err(|e| undo(Fatal(old.time_index.path.clone(), e)))?;
+            old.index
+                .sync()
+                .map_err(|e| undo(Fatal(old.index.path.clone(), e)))?;
+            dir.sync_all()
+                .map_err(|e| undo(Fatal(self.dir.clone(), e)))?;
             Ok(new)
         })();
         match result {
             Ok(new) => {
                 let new = Arc::new(new);
                 // Sealed flag and the new segment change together, so retention (which deletes
-                // sealed segments under the same lock) can never see the last segment sealed.
+                // sealed segments under the same lock) can never see the last segment sealed,
+                // and the last segment in the list always has its file pinned.
                 let mut segs = self.segments.write().unwrap_or_else(|p| p.into_inner());
+                old.time_index.commit_seal(Some(seal_entry));
+                old.index.commit_seal(None);
                 old.mark_sealed();
                 segs.push(new.clone());
                 drop(segs);
@@ -504,7 +602,15 @@ impl Log {
                 tracing::debug!(path = %old.path.display(), next_offset = next, "rolled segment");
                 Ok(())
             }
-            Err((path, source)) => {
+            Err(RolledBack(path, source)) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %source,
+                    "segment roll failed and was rolled back"
+                );
+                Err(AppendError::Io { path, source })
+            }
+            Err(Fatal(path, source)) => {
                 w.poisoned = Some(format!(
                     "segment roll failed on {}: {source}",
                     path.display()
@@ -562,6 +668,14 @@ impl Log {
             })?;
         }
         Ok(())
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // The cache outlives the log; its handles on this log's files must not (they would keep
+        // deleted files' space and descriptors, and a reopened log must see its files afresh).
+        self.cache.forget_dir(&self.dir);
     }
 }
 

@@ -4,8 +4,19 @@
 use super::*;
 
 impl Log {
-    /// Opens (creating if missing) the log in `dir`, recovering as described in the module doc.
+    /// Opens (creating if missing) the log in `dir`, recovering as described in the module doc,
+    /// with a handle cache of its own ([`DEFAULT_OPEN_FILES`] handles).
     pub fn open(dir: &Path, config: LogConfig) -> Result<(Log, OpenOutcome), OpenError> {
+        Self::open_with_cache(dir, config, Arc::new(FileCache::default()))
+    }
+
+    /// [`Log::open`] with sealed segments' files opened through `cache`, which a process shares
+    /// between all its logs to bound its open descriptors.
+    pub fn open_with_cache(
+        dir: &Path,
+        config: LogConfig,
+        cache: Arc<FileCache>,
+    ) -> Result<(Log, OpenOutcome), OpenError> {
         config
             .validate()
             .map_err(|detail| OpenError::InvalidConfig { detail })?;
@@ -49,7 +60,7 @@ impl Log {
             }
         }
         if bases.is_empty() {
-            Segment::create(dir, 0).map_err(io_err(dir))?;
+            Segment::create(dir, 0, &cache).map_err(io_err(dir))?;
             bases.insert(0);
             dir_dirty = true;
         }
@@ -58,12 +69,12 @@ impl Log {
         let mut segments = Vec::with_capacity(bases.len());
         let mut rebuilt_indexes = Vec::new();
         for w in bases.windows(2) {
-            let s = segment::open_sealed(dir, w[0], w[1], policy)?;
+            let s = segment::open_sealed(dir, w[0], w[1], policy, &cache)?;
             rebuilt_indexes.extend(s.rebuilt);
             segments.push(Arc::new(s.segment));
         }
         let last = *bases.last().expect("at least one segment");
-        let active = segment::open_active(dir, last, policy)?;
+        let active = segment::open_active(dir, last, policy, &cache)?;
         rebuilt_indexes.extend(active.rebuilt);
         let truncated = active
             .truncated
@@ -80,11 +91,13 @@ impl Log {
         // the durable offset can start at the high watermark.
         active
             .segment
-            .file
-            .sync_data()
+            .log_file()
+            .and_then(|f| f.sync_data())
             .map_err(io_err(&active.segment.path))?;
         if dir_dirty {
-            fsync_dir(dir).map_err(io_err(dir))?;
+            cache
+                .retry_out_of_descriptors(|| fsync_dir(dir))
+                .map_err(io_err(dir))?;
         }
         let active_seg = Arc::new(active.segment);
         let high_watermark = active_seg.next_offset();
@@ -127,6 +140,7 @@ impl Log {
             sync_failed: AtomicBool::new(false),
             retention_lock: Mutex::new(()),
             sync_observer: std::sync::OnceLock::new(),
+            cache,
         };
         Ok((log, outcome))
     }

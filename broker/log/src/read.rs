@@ -2,8 +2,38 @@
 //! timestamp through the time index.
 
 use super::*;
+use crate::error::ScanError;
 
 impl Log {
+    /// The start position a read of `seg` finds through its index (`seek`) and the segment's
+    /// log file, both opened through the handle cache for a sealed segment. `Ok(None)` when
+    /// retention deleted the segment after the caller listed the segments (its files are gone;
+    /// an open handle used to keep them readable, a cache miss now finds nothing).
+    fn open_for_read(
+        &self,
+        seg: &Segment,
+        seek: impl FnOnce(&Segment) -> Result<u64, ScanError>,
+    ) -> Result<Option<(u64, Arc<File>)>, ScanError> {
+        let opened = seek(seg).and_then(|start| {
+            seg.log_file()
+                .map(|f| (start, f))
+                .map_err(|source| ScanError::Io {
+                    path: seg.path.clone(),
+                    source,
+                })
+        });
+        match opened {
+            Ok(v) => Ok(Some(v)),
+            Err(ScanError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound
+                    && seg.next_offset() <= self.log_start_offset() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whole records from `offset`: at most `max_records`, and at most `max_bytes` of encoded
     /// size except that the first record is always returned (so one big record is never stuck).
     /// `offset == high_watermark` gives an empty outcome; outside `[log_start, high_watermark]`
@@ -55,9 +85,11 @@ impl Log {
             if next >= seg.next_offset() {
                 continue;
             }
-            let start = seg.seek_position(next)?;
+            let Some((start, file)) = self.open_for_read(seg, |s| s.seek_position(next))? else {
+                return Err(oor(self.log_start_offset()));
+            };
             let hint = read_chunk_bytes(seg, max_records, max_bytes);
-            let mut cur = BatchCursor::new(&seg.file, start, end, hint);
+            let mut cur = BatchCursor::new(&file, start, end, hint);
             let mut expected: Option<u64> = None;
             let corrupt = |position, detail: String| ReadError::Corruption {
                 path: seg.path.clone(),
@@ -137,9 +169,14 @@ impl Log {
             if seg.next_offset() == seg.base_offset || seg.max_timestamp_ms() < timestamp_ms {
                 continue;
             }
-            let from = seg.time_seek_offset(timestamp_ms)?;
-            let start = seg.seek_position(from)?;
-            let mut cur = BatchCursor::new(&seg.file, start, seg.size_bytes(), 256 << 10);
+            let mut from = seg.base_offset;
+            let found = self.open_for_read(seg, |s| {
+                from = s.time_seek_offset(timestamp_ms)?;
+                s.seek_position(from)
+            })?;
+            // Deleted by retention since the lookup listed the segments: the answer lies later.
+            let Some((start, file)) = found else { continue };
+            let mut cur = BatchCursor::new(&file, start, seg.size_bytes(), 256 << 10);
             loop {
                 let position = cur.pos;
                 let h = match cur.header() {

@@ -67,6 +67,8 @@ impl Log {
         for seg in &removed {
             // The .log goes first: a crash after it leaves only orphan indexes, which open
             // deletes, never a log without the segment before it.
+            // Close the cached handles first, or the space of deleted files stays in use.
+            seg.forget_files();
             for p in [&seg.path, &seg.index.path, &seg.time_index.path] {
                 match fs::remove_file(p) {
                     Ok(()) => {}
@@ -79,12 +81,16 @@ impl Log {
                     }
                 }
             }
+            // Again: a read that raced with this deletion may have cached a handle meanwhile.
+            seg.forget_files();
             deleted.push(info(seg));
         }
-        fsync_dir(&self.dir).map_err(|source| RetentionError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        self.cache
+            .retry_out_of_descriptors(|| fsync_dir(&self.dir))
+            .map_err(|source| RetentionError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
         tracing::info!(
             dir = %self.dir.display(),
             deleted_segments = deleted.len(),

@@ -5,12 +5,14 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 
 use super::batch::{BatchHeader, HEADER_BYTES};
 use super::error::ScanError;
+use super::fdcache::{FileCache, Handle};
 use super::index::{self, Entry, IndexFile, OffsetEntry, TimeEntry};
 
 /// `00000000000000000042` for base offset 42.
@@ -32,11 +34,13 @@ pub(crate) fn time_index_path(dir: &Path, base_offset: u64) -> PathBuf {
 
 /// A segment shared between the writer, readers and retention. Sizes and offsets are published
 /// with Release stores after the bytes are written, so a reader never sees a half-written batch.
+/// The active segment's files are pinned open; a sealed segment's are opened through the
+/// shared handle cache when a read needs them.
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub base_offset: u64,
     pub path: PathBuf,
-    pub file: File,
+    file: Handle,
     pub index: IndexFile<OffsetEntry>,
     pub time_index: IndexFile<TimeEntry>,
     size_bytes: AtomicU64,
@@ -67,12 +71,47 @@ impl Segment {
         self.size_bytes.store(size_bytes, Ordering::Release);
     }
 
+    /// Marks the segment sealed and closes its pinned handles (after a successful roll; the
+    /// indexes were sealed by the caller). Reads open its files through the cache from now on.
     pub fn mark_sealed(&self) {
         self.sealed.store(true, Ordering::Release);
+        self.file.unpin();
     }
 
-    /// Creates a new, empty active segment (the caller fsyncs the directory).
-    pub fn create(dir: &Path, base_offset: u64) -> io::Result<Segment> {
+    /// The `.log` file: pinned for the active segment, from the cache for a sealed one.
+    pub fn log_file(&self) -> io::Result<Arc<File>> {
+        self.file.get()
+    }
+
+    /// The pinned `.log` handle of the active segment (`None` once sealed).
+    pub fn pinned_log_file(&self) -> Option<Arc<File>> {
+        self.file.pinned_file()
+    }
+
+    /// Drops every handle of the segment's files (they are being deleted).
+    pub fn forget_files(&self) {
+        self.file.forget();
+        self.index.forget();
+        self.time_index.forget();
+    }
+
+    /// Creates a new, empty active segment (the caller fsyncs the directory). On failure the
+    /// files it created are removed again, so a failed roll leaves the directory as it was.
+    pub fn create(dir: &Path, base_offset: u64, cache: &Arc<FileCache>) -> io::Result<Segment> {
+        let result = Self::create_files(dir, base_offset, cache);
+        if result.is_err() {
+            for p in [
+                log_path(dir, base_offset),
+                index_path(dir, base_offset),
+                time_index_path(dir, base_offset),
+            ] {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        result
+    }
+
+    fn create_files(dir: &Path, base_offset: u64, cache: &Arc<FileCache>) -> io::Result<Segment> {
         let path = log_path(dir, base_offset);
         let file = OpenOptions::new()
             .read(true)
@@ -82,10 +121,10 @@ impl Segment {
             .open(&path)?;
         Ok(Segment {
             base_offset,
-            index: IndexFile::create(&index_path(dir, base_offset))?,
-            time_index: IndexFile::create(&time_index_path(dir, base_offset))?,
+            index: IndexFile::create(&index_path(dir, base_offset), cache)?,
+            time_index: IndexFile::create(&time_index_path(dir, base_offset), cache)?,
+            file: Handle::pinned(&path, file, cache.clone()),
             path,
-            file,
             size_bytes: AtomicU64::new(0),
             next_offset: AtomicU64::new(base_offset),
             max_timestamp_ms: AtomicI64::new(i64::MIN),
@@ -445,13 +484,17 @@ pub(crate) fn open_sealed(
     base_offset: u64,
     next_offset: u64,
     policy: IndexPolicy,
+    cache: &Arc<FileCache>,
 ) -> Result<SealedOpen, ScanError> {
     let path = log_path(dir, base_offset);
     let io_err = |p: &Path| {
         let p = p.to_owned();
         move |source| ScanError::Io { path: p, source }
     };
-    let (file, file_len) = open_file(&path).map_err(io_err(&path))?;
+    // Opened for validation only and closed at the end: sealed files are opened on demand.
+    let (file, file_len) = cache
+        .retry_out_of_descriptors(|| open_file(&path))
+        .map_err(io_err(&path))?;
     let ipath = index_path(dir, base_offset);
     let tpath = time_index_path(dir, base_offset);
     let idx = index::read_entries::<OffsetEntry>(&ipath).map_err(io_err(&ipath))?;
@@ -470,10 +513,8 @@ pub(crate) fn open_sealed(
     let mut rebuilt = Vec::new();
     let (index, time_index, max_ts) = match verdict {
         Ok(max_ts) => (
-            IndexFile::open_sealed(&ipath, idx.map_or(0, |(v, _)| v.len() as u64))
-                .map_err(io_err(&ipath))?,
-            IndexFile::open_sealed(&tpath, tidx.map_or(0, |(v, _)| v.len() as u64))
-                .map_err(io_err(&tpath))?,
+            IndexFile::open_sealed(&ipath, idx.map_or(0, |(v, _)| v.len() as u64), cache),
+            IndexFile::open_sealed(&tpath, tidx.map_or(0, |(v, _)| v.len() as u64), cache),
             max_ts,
         ),
         Err(reason) => {
@@ -501,19 +542,21 @@ pub(crate) fn open_sealed(
                 timestamp_ms: s.max_timestamp_ms,
                 rel_offset: u32::try_from(next_offset - base_offset).unwrap_or(u32::MAX),
             });
-            let index = IndexFile::rewrite_sealed(&ipath, &s.index).map_err(io_err(&ipath))?;
+            let index =
+                IndexFile::rewrite_sealed(&ipath, &s.index, cache).map_err(io_err(&ipath))?;
             let time_index =
-                IndexFile::rewrite_sealed(&tpath, &tentries).map_err(io_err(&tpath))?;
+                IndexFile::rewrite_sealed(&tpath, &tentries, cache).map_err(io_err(&tpath))?;
             rebuilt.push(ipath.clone());
             rebuilt.push(tpath.clone());
             (index, time_index, s.max_timestamp_ms)
         }
     };
+    drop(file);
     Ok(SealedOpen {
         segment: Segment {
             base_offset,
+            file: Handle::cached(&path, cache.clone()),
             path,
-            file,
             index,
             time_index,
             size_bytes: AtomicU64::new(file_len),
@@ -541,13 +584,16 @@ pub(crate) fn open_active(
     dir: &Path,
     base_offset: u64,
     policy: IndexPolicy,
+    cache: &Arc<FileCache>,
 ) -> Result<ActiveOpen, ScanError> {
     let path = log_path(dir, base_offset);
     let io_err = |p: &Path| {
         let p = p.to_owned();
         move |source| ScanError::Io { path: p, source }
     };
-    let (file, file_len) = open_file(&path).map_err(io_err(&path))?;
+    let (file, file_len) = cache
+        .retry_out_of_descriptors(|| open_file(&path))
+        .map_err(io_err(&path))?;
     let s = scan(&file, &path, base_offset, file_len, policy)?;
     let mut truncated = None;
     if let Some((position, reason)) = s.fault {
@@ -566,8 +612,12 @@ pub(crate) fn open_active(
     }
     let ipath = index_path(dir, base_offset);
     let tpath = time_index_path(dir, base_offset);
-    let (index, ri) = IndexFile::open_active(&ipath, s.index).map_err(io_err(&ipath))?;
-    let (time_index, rt) = IndexFile::open_active(&tpath, s.time_index).map_err(io_err(&tpath))?;
+    let (index, ri) = cache
+        .retry_out_of_descriptors(|| IndexFile::open_active(&ipath, s.index.clone(), cache))
+        .map_err(io_err(&ipath))?;
+    let (time_index, rt) = cache
+        .retry_out_of_descriptors(|| IndexFile::open_active(&tpath, s.time_index.clone(), cache))
+        .map_err(io_err(&tpath))?;
     let mut rebuilt = Vec::new();
     if ri {
         rebuilt.push(ipath);
@@ -578,8 +628,8 @@ pub(crate) fn open_active(
     Ok(ActiveOpen {
         segment: Segment {
             base_offset,
+            file: Handle::pinned(&path, file, cache.clone()),
             path,
-            file,
             index,
             time_index,
             size_bytes: AtomicU64::new(s.valid_bytes),

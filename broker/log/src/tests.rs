@@ -276,3 +276,110 @@ fn concurrent_appends_reads_and_retention_stay_consistent() {
     let r = log.read(log.log_start_offset(), 1000, usize::MAX).unwrap();
     assert_eq!(r.next_offset, 800);
 }
+
+/// Open descriptors of this process (nextest runs every test in a process of its own).
+fn open_fds() -> usize {
+    fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// A log of `n` one-batch segments through `cache`.
+fn many_segments(dir: &Path, n: u64, cache: &Arc<FileCache>) -> Log {
+    let (log, _) = Log::open_with_cache(dir, small(FsyncPolicy::Never), cache.clone()).unwrap();
+    for i in 0..n {
+        log.append(&[rec(i as i64, &"x".repeat(600))]).unwrap();
+    }
+    assert_eq!(log.segments().len() as u64, n);
+    log
+}
+
+fn read_every_record(log: &Log) -> Vec<u64> {
+    let mut offsets = Vec::new();
+    let mut next = log.log_start_offset();
+    while next < log.high_watermark() {
+        let r = log.read(next, 7, usize::MAX).unwrap();
+        offsets.extend(r.records.iter().map(|r| r.offset));
+        next = r.next_offset;
+    }
+    offsets
+}
+
+#[test]
+fn sealed_segments_are_opened_through_the_cache_so_descriptors_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(FileCache::new(4));
+    let before = open_fds();
+    let log = many_segments(dir.path(), 300, &cache);
+    // 3 pinned files of the active segment and at most 4 cached handles, not 3 per segment.
+    assert!(open_fds() <= before + 3 + 4, "{} fds", open_fds() - before);
+    assert_eq!(read_every_record(&log), (0..300).collect::<Vec<_>>());
+    assert!(cache.len() <= 4);
+    assert!(open_fds() <= before + 3 + 4, "{} fds", open_fds() - before);
+    assert_eq!(log.offset_for_timestamp(150).unwrap(), Some(150));
+    drop(log);
+    let (log, out) =
+        Log::open_with_cache(dir.path(), small(FsyncPolicy::Never), cache.clone()).unwrap();
+    assert_eq!((out.segments, out.high_watermark), (300, 300));
+    assert!(open_fds() <= before + 3 + 4, "reopen keeps the bound");
+    assert_eq!(read_every_record(&log).len(), 300);
+}
+
+#[test]
+fn closing_a_log_and_retention_forget_their_cached_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let cache = Arc::new(FileCache::new(64));
+    let log = many_segments(dir.path(), 10, &cache);
+    let keep = many_segments(other.path(), 3, &cache);
+    read_every_record(&log);
+    read_every_record(&keep);
+    let cached = cache.len();
+    assert!(cached > 4, "sealed reads cached handles: {cached}");
+    let out = log.delete_segments_before(5).unwrap();
+    assert_eq!(out.deleted.len(), 5);
+    assert!(cache.len() < cached, "deleted segments' handles are closed");
+    read_every_record(&log);
+    drop(log);
+    let left = cache.len();
+    assert!(left > 0);
+    read_every_record(&keep);
+    drop(keep);
+    assert!(cache.is_empty(), "a dropped log leaves no handle behind");
+}
+
+#[test]
+fn a_roll_that_cannot_create_its_files_is_rolled_back_and_retried_without_poisoning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = Log::open(dir.path(), small(FsyncPolicy::Always)).unwrap();
+    log.append(&[rec(0, &"a".repeat(600))]).unwrap();
+    // A directory where the next segment's index must go makes creating it fail, as a full disk
+    // or a lack of descriptors would (root ignores permissions, so those cannot stand in here).
+    let blocker = segment::index_path(dir.path(), 1);
+    fs::create_dir(&blocker).unwrap();
+    let err = log.append(&[rec(1, &"b".repeat(600))]).unwrap_err();
+    assert!(matches!(err, AppendError::Io { .. }), "{err}");
+    assert!(
+        !segment::log_path(dir.path(), 1).exists(),
+        "the half-created segment was removed"
+    );
+    assert_eq!(log.segments().len(), 1);
+    assert_eq!(log.high_watermark(), 1);
+    assert_eq!(read_every_record(&log), vec![0]);
+    // Still the same failure, not "poisoned": the log was left as it was.
+    assert!(matches!(
+        log.append(&[rec(1, &"b".repeat(600))]),
+        Err(AppendError::Io { .. })
+    ));
+    // Small appends that fit keep working meanwhile.
+    log.append(&[rec(1, "small")]).unwrap();
+    fs::remove_dir(&blocker).unwrap();
+    let out = log.append(&[rec(2, &"c".repeat(600))]).unwrap();
+    assert!(out.rolled);
+    assert_eq!(out.base_offset, 2);
+    assert_eq!(read_every_record(&log), vec![0, 1, 2]);
+    log.close().unwrap();
+    let (log, out) = Log::open(dir.path(), small(FsyncPolicy::Always)).unwrap();
+    assert!(out.rebuilt_indexes.is_empty(), "{:?}", out.rebuilt_indexes);
+    assert!(out.truncated.is_none());
+    assert_eq!(read_every_record(&log), vec![0, 1, 2]);
+    assert_eq!(log.offset_for_timestamp(1).unwrap(), Some(1));
+}

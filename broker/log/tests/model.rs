@@ -8,14 +8,38 @@
 //! nothing may be duplicated: the log must be exactly a prefix of the model that contains all
 //! durable records.
 //!
+//! Half the cases open every log (the real one and the placeholder swapped in while it is closed
+//! or crashed) through one shared handle cache of 3 files, so sealed segments are opened,
+//! evicted and reopened all the time and the cache is shared between logs as in the broker; the
+//! cache must never hold more than 3 handles.
+//!
 //! Cases: `PROPTEST_CASES` (default 48).
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::path::Path;
+use std::sync::Arc;
 
 use proptest::prelude::*;
-use wharf_log::{Bytes, FsyncPolicy, Header, Log, LogConfig, NewRecord, ReadError, Record};
+use wharf_log::{
+    Bytes, FileCache, FsyncPolicy, Header, Log, LogConfig, NewRecord, OpenError, OpenOutcome,
+    ReadError, Record,
+};
+
+/// Capacity of the shared handle cache in the cases that use one.
+const SMALL_CACHE: usize = 3;
+
+/// Opens a log with the shared cache, if the case has one.
+fn open(
+    dir: &Path,
+    cfg: &LogConfig,
+    cache: &Option<Arc<FileCache>>,
+) -> Result<(Log, OpenOutcome), OpenError> {
+    match cache {
+        Some(c) => Log::open_with_cache(dir, cfg.clone(), c.clone()),
+        None => Log::open(dir, cfg.clone()),
+    }
+}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -176,11 +200,11 @@ fn cut_file(path: &Path, len: u64, garbage: &[u8]) {
     }
 }
 
-fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(cfg: LogConfig, ops: Vec<Op>, cache: Option<Arc<FileCache>>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     // Holds the placeholder log swapped in while the real one is closed or crashed.
     let spare = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(dir.path(), cfg.clone()).unwrap();
+    let (mut log, _) = open(dir.path(), &cfg, &cache).unwrap();
     let mut m = Model {
         records: Vec::new(),
         log_start: 0,
@@ -309,10 +333,9 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(log.offset_for_timestamp(ts).unwrap(), want);
             }
             Op::Reopen => {
-                let old =
-                    std::mem::replace(&mut log, Log::open(spare.path(), cfg.clone()).unwrap().0);
+                let old = std::mem::replace(&mut log, open(spare.path(), &cfg, &cache).unwrap().0);
                 old.close().unwrap();
-                let (l, out) = Log::open(dir.path(), cfg.clone()).unwrap();
+                let (l, out) = open(dir.path(), &cfg, &cache).unwrap();
                 prop_assert!(
                     out.truncated.is_none(),
                     "clean close leaves nothing to truncate"
@@ -331,7 +354,7 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 index_cut_frac,
             } => {
                 let active = log.segments().pop().unwrap();
-                let placeholder = Log::open(spare.path(), cfg.clone()).unwrap().0;
+                let placeholder = open(spare.path(), &cfg, &cache).unwrap().0;
                 drop(std::mem::replace(&mut log, placeholder)); // no sync
                 let durable_pos = match m.batch_ends.get(&m.durable) {
                     Some(&(base, end))
@@ -350,7 +373,7 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let len = std::fs::metadata(&idx).unwrap().len();
                     cut_file(&idx, (len as f64 * f) as u64, &[]);
                 }
-                let (l, out) = Log::open(dir.path(), cfg.clone()).unwrap();
+                let (l, out) = open(dir.path(), &cfg, &cache).unwrap();
                 log = l;
                 let hw = out.high_watermark;
                 prop_assert!(
@@ -373,6 +396,9 @@ fn run(cfg: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         check_state(&log, &m)?;
+        if let Some(c) = &cache {
+            prop_assert!(c.len() <= SMALL_CACHE, "{} cached handles", c.len());
+        }
     }
     log.close().unwrap();
     Ok(())
@@ -394,6 +420,7 @@ proptest! {
         index_interval_bytes in 32u32..512,
         fsync in policy(),
         ops in proptest::collection::vec(op(), 1..60),
+        shared_cache in any::<bool>(),
     ) {
         let cfg = LogConfig {
             segment_bytes,
@@ -402,6 +429,7 @@ proptest! {
             retention_bytes: None,
             fsync,
         };
-        run(cfg, ops)?;
+        let cache = shared_cache.then(|| Arc::new(FileCache::new(SMALL_CACHE)));
+        run(cfg, ops, cache)?;
     }
 }

@@ -70,6 +70,8 @@ pub enum ApiError {
     ShuttingDown,
     #[error("disk full: {detail}")]
     DiskFull { detail: String },
+    #[error("too many open files: {detail}")]
+    TooManyOpenFiles { detail: String },
     #[error("storage corruption: {detail}")]
     Corruption { detail: String },
     #[error("internal error: {detail}")]
@@ -104,7 +106,9 @@ impl ApiError {
             }
             Self::OffsetOutOfRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ShuttingDown | Self::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::DiskFull { .. } | Self::TooManyOpenFiles { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ClaimCheck { .. } => StatusCode::BAD_GATEWAY,
             Self::Corruption { .. } | Self::Internal { .. } | Self::Failed { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -132,6 +136,7 @@ impl ApiError {
             Self::ShuttingDown => ErrorCode::ShuttingDown,
             Self::ClaimCheck { .. } => ErrorCode::ClaimCheckFailed,
             Self::DiskFull { .. } => ErrorCode::DiskFull,
+            Self::TooManyOpenFiles { .. } => ErrorCode::TooManyOpenFiles,
             Self::Corruption { .. } => ErrorCode::Corruption,
             Self::Internal { .. } | Self::Failed { .. } => ErrorCode::Internal,
         }
@@ -143,7 +148,10 @@ impl ApiError {
             Self::ClaimCheck { retriable, .. } => *retriable,
             other => matches!(
                 other,
-                Self::ShuttingDown | Self::DiskFull { .. } | Self::Internal { .. }
+                Self::ShuttingDown
+                    | Self::DiskFull { .. }
+                    | Self::TooManyOpenFiles { .. }
+                    | Self::Internal { .. }
             ),
         }
     }
@@ -226,6 +234,7 @@ impl From<StorageError> for ApiError {
                 Self::bad_request(ErrorCode::EmptyBatch, "no records to append")
             }
             StorageError::DiskFull { detail } => Self::DiskFull { detail },
+            StorageError::TooManyOpenFiles { detail } => Self::TooManyOpenFiles { detail },
             StorageError::Corruption { detail } => Self::Corruption { detail },
             StorageError::Io { detail } => Self::Internal { detail },
             StorageError::Poisoned { .. }
@@ -339,5 +348,39 @@ impl From<TopicError> for ApiError {
             TopicError::Storage(s) => s.into(),
             TopicError::Meta(m) => m.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_disk_or_descriptors_is_a_retriable_503_with_its_own_code() {
+        for (storage, code) in [
+            (
+                StorageError::DiskFull {
+                    detail: "no space".into(),
+                },
+                ErrorCode::DiskFull,
+            ),
+            (
+                StorageError::TooManyOpenFiles {
+                    detail: "emfile".into(),
+                },
+                ErrorCode::TooManyOpenFiles,
+            ),
+        ] {
+            let e = ApiError::from(storage);
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.code(), code);
+            assert!(e.retriable());
+        }
+        // A poisoned partition (failed fsync) is not something a retry heals.
+        let poisoned = ApiError::from(StorageError::Poisoned {
+            detail: "fsync failed".into(),
+        });
+        assert_eq!(poisoned.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!poisoned.retriable());
     }
 }

@@ -1,5 +1,10 @@
 //! The disk backend: one [`Log`] per partition under `<root>/<topic>/<partition>/`.
 //!
+//! Every partition opens its sealed segments' files through one [`FileCache`] (at most
+//! `max_open_files` handles), so open descriptors stay bounded however many segments are kept.
+//! Running out of descriptors or disk space is reported as its own [`StorageError`] variant
+//! (retriable), never flattened into `Io`.
+//!
 //! Deleting a topic first renames its directory to `.deleting-<topic>-<nanos>` (one atomic
 //! rename, fsynced) and then removes it, so a crash mid-delete leaves a name that
 //! [`StorageBackend::stray_topics`] reports and the next start finishes removing.
@@ -13,8 +18,8 @@ use super::{
     ReadBatch, Retention, RetentionApplied, StorageBackend, StorageError,
 };
 use crate::log::{
-    AppendError, FsyncPolicy, Log, LogConfig, LookupError, OpenError, ReadError, RetentionError,
-    SyncError, SyncObserver,
+    AppendError, FileCache, FsyncPolicy, Log, LogConfig, LookupError, OpenError, ReadError,
+    RetentionError, SyncError, SyncObserver, is_disk_full, is_out_of_descriptors,
 };
 
 const DELETING_PREFIX: &str = ".deleting-";
@@ -25,34 +30,48 @@ pub struct DiskBackend {
     root: PathBuf,
     fsync: FsyncPolicy,
     sync_observer: Option<SyncObserver>,
+    /// Shared by every partition's log.
+    files: Arc<FileCache>,
 }
 
-fn io_error(path: &Path, e: io::Error) -> StorageError {
-    if e.kind() == io::ErrorKind::StorageFull {
-        StorageError::DiskFull {
-            detail: format!("{}: {e}", path.display()),
-        }
+/// The storage error of an i/o failure: exhausted space and descriptors get their own variants.
+fn io_error(path: &Path, e: &io::Error) -> StorageError {
+    let detail = format!("{}: {e}", path.display());
+    if is_disk_full(e) {
+        StorageError::DiskFull { detail }
+    } else if is_out_of_descriptors(e) {
+        StorageError::TooManyOpenFiles { detail }
     } else {
-        StorageError::Io {
-            detail: format!("{}: {e}", path.display()),
-        }
+        StorageError::Io { detail }
     }
 }
 
 fn sync_dir(path: &Path) -> Result<(), StorageError> {
     std::fs::File::open(path)
         .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(path, e))
+        .map_err(|e| io_error(path, &e))
 }
 
 impl DiskBackend {
-    pub fn new(root: PathBuf, fsync: FsyncPolicy) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
+    /// A backend under `root` whose partitions keep at most `max_open_files` sealed-segment
+    /// handles open between them.
+    pub fn new(
+        root: PathBuf,
+        fsync: FsyncPolicy,
+        max_open_files: usize,
+    ) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(&root).map_err(|e| io_error(&root, &e))?;
         Ok(Self {
             root,
             fsync,
             sync_observer: None,
+            files: Arc::new(FileCache::new(max_open_files)),
         })
+    }
+
+    /// The handle cache all partitions share.
+    pub fn file_cache(&self) -> &Arc<FileCache> {
+        &self.files
     }
 
     /// Every partition opened from now on reports its fdatasync durations to `observer`.
@@ -77,15 +96,16 @@ impl StorageBackend for DiskBackend {
             fsync: self.fsync,
             ..LogConfig::default()
         };
-        let (log, outcome) = Log::open(&dir, config).map_err(|e| match e {
-            OpenError::Io { path, source } => io_error(&path, source),
-            OpenError::Corruption { .. } | OpenError::Inconsistent { .. } => {
-                StorageError::Corruption {
-                    detail: e.to_string(),
+        let (log, outcome) =
+            Log::open_with_cache(&dir, config, self.files.clone()).map_err(|e| match e {
+                OpenError::Io { path, source } => io_error(&path, &source),
+                OpenError::Corruption { .. } | OpenError::Inconsistent { .. } => {
+                    StorageError::Corruption {
+                        detail: e.to_string(),
+                    }
                 }
-            }
-            OpenError::InvalidConfig { detail } => StorageError::InvalidConfig { detail },
-        })?;
+                OpenError::InvalidConfig { detail } => StorageError::InvalidConfig { detail },
+            })?;
         if let Some(observer) = &self.sync_observer {
             log.observe_syncs(observer.clone());
         }
@@ -115,21 +135,21 @@ impl StorageBackend for DiskBackend {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
             let doomed = self.root.join(format!("{DELETING_PREFIX}{topic}-{nanos}"));
-            std::fs::rename(&dir, &doomed).map_err(|e| io_error(&dir, e))?;
+            std::fs::rename(&dir, &doomed).map_err(|e| io_error(&dir, &e))?;
             sync_dir(&self.root)?;
             doomed
         };
-        std::fs::remove_dir_all(&doomed).map_err(|e| io_error(&doomed, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| io_error(&doomed, &e))?;
         sync_dir(&self.root)
     }
 
     fn stray_topics(&self, known: &[String]) -> Result<Vec<String>, StorageError> {
         let mut stray = Vec::new();
-        for entry in std::fs::read_dir(&self.root).map_err(|e| io_error(&self.root, e))? {
-            let entry = entry.map_err(|e| io_error(&self.root, e))?;
+        for entry in std::fs::read_dir(&self.root).map_err(|e| io_error(&self.root, &e))? {
+            let entry = entry.map_err(|e| io_error(&self.root, &e))?;
             if !entry
                 .file_type()
-                .map_err(|e| io_error(&entry.path(), e))?
+                .map_err(|e| io_error(&entry.path(), &e))?
                 .is_dir()
             {
                 continue;
@@ -156,7 +176,7 @@ fn append_error(e: AppendError) -> StorageError {
             batch_bytes,
             max_bytes: max,
         },
-        AppendError::Io { path, source } => io_error(&path, source),
+        AppendError::Io { path, source } => io_error(&path, &source),
         AppendError::Durability(s) => sync_error(s),
         AppendError::InvalidRecord { index, detail } => {
             StorageError::InvalidRecord { index, detail }
@@ -167,11 +187,9 @@ fn append_error(e: AppendError) -> StorageError {
 
 fn sync_error(e: SyncError) -> StorageError {
     match &e {
-        SyncError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
-            StorageError::DiskFull {
-                detail: e.to_string(),
-            }
-        }
+        SyncError::Io { source, .. } if is_disk_full(source) => StorageError::DiskFull {
+            detail: e.to_string(),
+        },
         SyncError::Poisoned { detail } => StorageError::Poisoned {
             detail: detail.clone(),
         },
@@ -218,7 +236,7 @@ impl PartitionStore for DiskPartition {
                     log_start,
                     high_watermark,
                 },
-                ReadError::Io { path, source } => io_error(&path, source),
+                ReadError::Io { path, source } => io_error(&path, &source),
                 ReadError::Corruption { .. } => StorageError::Corruption {
                     detail: e.to_string(),
                 },
@@ -236,7 +254,7 @@ impl PartitionStore for DiskPartition {
         self.log
             .offset_for_timestamp(timestamp_ms)
             .map_err(|e| match e {
-                LookupError::Io { path, source } => io_error(&path, source),
+                LookupError::Io { path, source } => io_error(&path, &source),
                 LookupError::Corruption { .. } => StorageError::Corruption {
                     detail: e.to_string(),
                 },
@@ -265,7 +283,7 @@ impl PartitionStore for DiskPartition {
             .log
             .delete_segments_before(offset)
             .map_err(|e| match e {
-                RetentionError::Io { path, source } => io_error(&path, source),
+                RetentionError::Io { path, source } => io_error(&path, &source),
             })?;
         Ok(RetentionApplied {
             deleted_ranges: out

@@ -99,8 +99,14 @@ pub enum StorageError {
     BatchTooLarge { batch_bytes: u64, max_bytes: u64 },
     #[error("empty batch")]
     EmptyBatch,
+    /// The disk (or the quota) is full (`ENOSPC`, `EDQUOT`). Nothing of the failed call was
+    /// kept; the same call succeeds once space is freed.
     #[error("disk full: {detail}")]
     DiskFull { detail: String },
+    /// The process or the system ran out of file descriptors (`EMFILE`, `ENFILE`). Nothing of
+    /// the failed call was kept; the same call succeeds once descriptors are released.
+    #[error("too many open files: {detail}")]
+    TooManyOpenFiles { detail: String },
     #[error("storage corruption: {detail}")]
     Corruption { detail: String },
     #[error("storage i/o error: {detail}")]

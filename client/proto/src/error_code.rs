@@ -117,6 +117,8 @@ error_codes! {
     // 503
     ShuttingDown = "shutting_down",
     DiskFull = "disk_full",
+    /// The broker ran out of file descriptors; nothing of the request was kept.
+    TooManyOpenFiles = "too_many_open_files",
 }
 
 impl From<&str> for ErrorCode {

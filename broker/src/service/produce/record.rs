@@ -116,6 +116,7 @@ pub fn storage_code(e: &StorageError) -> ErrorCode {
         StorageError::BatchTooLarge { .. } => ErrorCode::RecordTooLarge,
         StorageError::EmptyBatch => ErrorCode::EmptyBatch,
         StorageError::DiskFull { .. } => ErrorCode::DiskFull,
+        StorageError::TooManyOpenFiles { .. } => ErrorCode::TooManyOpenFiles,
         StorageError::Corruption { .. } => ErrorCode::Corruption,
         StorageError::Io { .. }
         | StorageError::Poisoned { .. }
@@ -124,9 +125,14 @@ pub fn storage_code(e: &StorageError) -> ErrorCode {
     }
 }
 
-/// Whether a storage error may heal by itself (a full disk, an i/o failure).
+/// Whether a storage error may heal by itself (a full disk, no descriptors, an i/o failure).
 pub fn storage_retriable(e: &StorageError) -> bool {
-    matches!(e, StorageError::DiskFull { .. } | StorageError::Io { .. })
+    matches!(
+        e,
+        StorageError::DiskFull { .. }
+            | StorageError::TooManyOpenFiles { .. }
+            | StorageError::Io { .. }
+    )
 }
 
 /// Whether a claim-check failure may heal: a store outage may; a missing or corrupt object, or a
@@ -477,6 +483,13 @@ mod tests {
             detail: "no space".into(),
         });
         assert_eq!((disk.code(), disk.retriable()), (ErrorCode::DiskFull, true));
+        let fds = RecordError::Storage(StorageError::TooManyOpenFiles {
+            detail: "emfile".into(),
+        });
+        assert_eq!(
+            (fds.code(), fds.retriable()),
+            (ErrorCode::TooManyOpenFiles, true)
+        );
         // A poisoned partition stays read-only until a restart: clients must not retry it.
         let poisoned = RecordError::Storage(StorageError::Poisoned {
             detail: "fsync failed".into(),
