@@ -62,6 +62,8 @@ pub struct BrokerConfig {
     pub groups: GroupLimits,
     /// Bearer-token authorization. Off while no token is configured.
     pub auth: AuthConfig,
+    /// What one client may hold of the listener: connections, time, header and body bytes.
+    pub http: HttpLimits,
 }
 
 impl Default for BrokerConfig {
@@ -84,6 +86,49 @@ impl Default for BrokerConfig {
             claim_check: ClaimCheckConfig::default(),
             groups: GroupLimits::default(),
             auth: AuthConfig::default(),
+            http: HttpLimits::default(),
+        }
+    }
+}
+
+/// Bounds on what clients may hold of the HTTP listener, so that slow, idle or oversized
+/// requests cannot exhaust descriptors or memory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// How long a client may take to send a request's line and headers, from its first byte;
+    /// past it the connection is closed. Default 10 000 ms.
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may stay open with no request in flight and nothing sent; past it
+    /// the connection is closed. Default 60 000 ms.
+    pub idle_timeout_ms: u64,
+    /// How long a request body may take to arrive completely; past it the answer is 408
+    /// `request_timeout` and the connection closes. Default 30 000 ms.
+    pub body_read_timeout_ms: u64,
+    /// Most connections served at once. A connection beyond it gets a 503 `overloaded` answer
+    /// and is closed. Default 512 (room for them and the log's files under `ulimit -n 1024`).
+    pub max_connections: u32,
+    /// Largest request line plus headers (HTTP/1.1), or header list (h2). Larger is 431
+    /// `headers_too_large` (a request line alone past it: 414 `uri_too_long`). Default 64 KiB.
+    pub max_header_bytes: u64,
+    /// Most header fields in a request. More is 431 `headers_too_large`. Default 100.
+    pub max_headers: u32,
+    /// Most request-body bytes buffered across all requests in flight (as they arrive on the
+    /// wire). A body that would pass it is refused with 503 `overloaded` (retriable).
+    /// Default 256 MiB.
+    pub max_inflight_body_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 512,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_inflight_body_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -200,17 +245,45 @@ pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
 }
 
-/// One accepted bearer token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One accepted bearer token: either `token` or `token_sha256`, not both. `Debug` redacts both.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    /// The secret sent as `Authorization: Bearer <token>`.
-    pub token: String,
+    /// The secret sent as `Authorization: Bearer <token>` (at least 8 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The SHA-256 of the secret as 64 hex digits, instead of `token`, so the config file does
+    /// not hold the secret (`printf %s "$TOKEN" | sha256sum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
     /// A name for logs (never the token itself). Default `token-<n>`.
     #[serde(default)]
     pub name: Option<String>,
     /// What the token may do, by topic pattern.
     pub rights: Vec<RightConfig>,
+}
+
+impl TokenConfig {
+    /// The digest the broker compares presented tokens with; `None` if neither field is usable.
+    pub fn digest(&self) -> Option<crate::auth::TokenDigest> {
+        match (&self.token, &self.token_sha256) {
+            (Some(token), None) => Some(crate::auth::TokenDigest::of(token)),
+            (None, Some(hex)) => crate::auth::TokenDigest::from_hex(hex),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
+        f.debug_struct("TokenConfig")
+            .field("token", &redacted(self.token.is_some()))
+            .field("token_sha256", &redacted(self.token_sha256.is_some()))
+            .field("name", &self.name)
+            .field("rights", &self.rights)
+            .finish()
+    }
 }
 
 /// Actions allowed on the topics matching a pattern.
@@ -385,13 +458,41 @@ impl BrokerConfig {
                 "must be positive and <= max_lease_ms",
             );
         }
+        let h = &self.http;
+        if h.header_read_timeout_ms == 0 || h.idle_timeout_ms == 0 || h.body_read_timeout_ms == 0
+        {
+            return invalid("http", "timeouts must be positive");
+        }
+        if h.max_connections == 0 {
+            return invalid("http.max_connections", "must be at least 1");
+        }
+        // hyper's HTTP/1.1 read buffer cannot be smaller than 8 KiB.
+        if h.max_header_bytes < 8192 || h.max_header_bytes > u64::from(u32::MAX) {
+            return invalid("http.max_header_bytes", "must be between 8192 and 2^32-1");
+        }
+        if h.max_headers == 0 {
+            return invalid("http.max_headers", "must be at least 1");
+        }
+        if h.max_inflight_body_bytes < self.max_request_bytes {
+            return invalid(
+                "http.max_inflight_body_bytes",
+                "must be at least max_request_bytes",
+            );
+        }
         for (i, token) in self.auth.tokens.iter().enumerate() {
-            if token.token.len() < 8 {
-                return Err(ConfigError::Invalid {
-                    field: "auth.tokens",
-                    message: format!("token #{i} is shorter than 8 characters"),
-                });
-            }
+            let message = match (&token.token, &token.token_sha256) {
+                (Some(t), None) if t.len() < 8 => "is shorter than 8 characters",
+                (Some(_), Some(_)) => "sets both token and token_sha256",
+                (None, None) => "sets neither token nor token_sha256",
+                (None, Some(_)) if token.digest().is_none() => {
+                    "has a token_sha256 that is not 64 hex digits"
+                }
+                _ => continue,
+            };
+            return Err(ConfigError::Invalid {
+                field: "auth.tokens",
+                message: format!("token #{i} {message}"),
+            });
         }
         Ok(())
     }
@@ -412,7 +513,8 @@ impl BrokerConfig {
         c.claim_check.region = Some("us-east-1".to_owned());
         c.claim_check.endpoint_url = Some("http://127.0.0.1:4566".to_owned());
         c.auth.tokens = vec![TokenConfig {
-            token: "example-token".to_owned(),
+            token: Some("example-token".to_owned()),
+            token_sha256: None,
             name: None,
             rights: vec![],
         }];

@@ -5,11 +5,13 @@
 //! - [`auth`]: bearer tokens with per-topic-pattern rights.
 //! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes, each over the
 //!   [`service`](crate::service) layer.
-//! - [`serve`]: the router on a listener, with graceful shutdown.
+//! - [`serve`]: the router on a listener, with connection limits and graceful shutdown;
+//!   [`conn`]: one connection below HTTP (timeouts, JSON bodies for hyper's own answers).
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
 
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod fetch;
