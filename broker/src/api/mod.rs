@@ -112,6 +112,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// Builds the router over a broker.
 pub fn router(broker: Arc<Broker>) -> Router {
+    let body_budget = Arc::new(extract::BodyBudget::new(
+        broker.config.http.max_inflight_body_bytes,
+    ));
     Router::new()
         .route(
             "/v1/topics",
@@ -166,7 +169,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(&broker),
+            (Arc::clone(&broker), body_budget),
             extract::read_whole_body,
         ))
         .with_state(broker)
