@@ -7,6 +7,8 @@
 //! - [`Watched`]: the socket wrapper that feeds [`Activity`] and gives hyper's automatic answers
 //!   to unparsable requests (400, 414, 431, sent with an empty body) the JSON error body the
 //!   API promises for every failure.
+//!   Dropped, it lingers: half-closed and drained for a moment, so the last answer is not lost
+//!   to a reset while the client still sends.
 //! - [`refuse`]: the answer to a connection beyond `http.max_connections`.
 
 use std::io;
@@ -118,7 +120,8 @@ pub fn check_period(limits: &HttpLimits) -> Duration {
 /// The client socket, watched (see the module doc).
 #[derive(Debug)]
 pub struct Watched {
-    inner: TcpStream,
+    /// Always `Some` until dropped (then it may be handed to [`linger`]).
+    inner: Option<TcpStream>,
     activity: Arc<Activity>,
     limits: (u64, u32),
     /// A JSON answer being written in place of one of hyper's empty ones: bytes, how many are
@@ -129,11 +132,15 @@ pub struct Watched {
 impl Watched {
     pub fn new(inner: TcpStream, activity: Arc<Activity>, limits: &HttpLimits) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             activity,
             limits: (limits.max_header_bytes, limits.max_headers),
             replacing: None,
         }
+    }
+
+    fn io(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(self.inner.as_mut().expect("the socket is only taken on drop"))
     }
 
     /// Writes the replacement answer; `Ready(Ok(n))` (hyper's count) once all of it is out.
@@ -147,7 +154,8 @@ impl Watched {
                 self.replacing = None;
                 return Poll::Ready(Ok(n));
             }
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]))?;
+            let inner = self.inner.as_mut().expect("the socket is only taken on drop");
+            let n = ready!(Pin::new(inner).poll_write(cx, &bytes[*written..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -207,7 +215,7 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        ready!(self.io().poll_read(cx, buf))?;
         if buf.filled().len() > before {
             self.activity.bytes_arrived();
         }
@@ -224,7 +232,7 @@ impl AsyncWrite for Watched {
         if self.replacing.is_some() || self.start_replacing(buf) {
             return self.poll_replacement(cx);
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.io().poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -237,30 +245,74 @@ impl AsyncWrite for Watched {
         if self.replacing.is_some() || first.is_some_and(|head| self.start_replacing(head)) {
             return self.poll_replacement(cx);
         }
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.io().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.replacing.is_some() {
             ready!(self.poll_replacement(cx))?;
         }
-        Pin::new(&mut self.inner).poll_flush(cx)
+        self.io().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.replacing.is_some() {
             ready!(self.poll_replacement(cx))?;
         }
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        self.io().poll_shutdown(cx)
     }
 }
 
-/// How long a refused connection is given to take its 503 before it is dropped.
-const REFUSE_MS: u64 = 1_000;
+/// How long a refused or closed connection is given to take its last answer before it is
+/// dropped, and how much of what the client still sends is read (and thrown away) meanwhile.
+const LINGER_MS: u64 = 1_000;
+const LINGER_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// Closing connections lingering at once; past it a closing socket is dropped at once, so
+/// lingering cannot hold more descriptors than this beyond `max_connections`.
+const MAX_LINGERING: usize = 256;
+
+static LINGERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LINGERING);
+
+impl Drop for Watched {
+    /// Closing a socket with unread bytes from the client makes the kernel send a reset, and a
+    /// client still sending (a body after a 401, a flood of headers after the 431) then loses
+    /// the answer. So the socket is half-closed and drained for a moment first, off the task.
+    fn drop(&mut self) {
+        let Some(tcp) = self.inner.take() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(permit) = LINGERING.try_acquire() else {
+            return;
+        };
+        handle.spawn(async move {
+            linger(tcp).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Half-closes `tcp` and reads what the client still sends, within [`LINGER_MS`] and
+/// [`LINGER_MAX_BYTES`], before dropping it.
+async fn linger(mut tcp: TcpStream) {
+    let drain = async {
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 8192];
+        let mut read = 0usize;
+        while read < LINGER_MAX_BYTES {
+            match tcp.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<(), io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(LINGER_MS), drain).await;
+}
 
 /// Answers a connection beyond `http.max_connections` with a 503 `overloaded` and closes it.
 /// What the client sent is read (and thrown away) for a moment after, so closing does not
@@ -270,20 +322,10 @@ pub async fn refuse(mut tcp: TcpStream, max_connections: u32) {
         resource: "connections",
         limit: u64::from(max_connections),
     });
-    let exchange = async {
-        tcp.write_all(&answer).await?;
-        tcp.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        let mut read = 0usize;
-        while read < 64 * 1024 {
-            match tcp.read(&mut sink).await? {
-                0 => break,
-                n => read += n,
-            }
-        }
-        Ok::<(), io::Error>(())
-    };
-    let _ = tokio::time::timeout(Duration::from_millis(REFUSE_MS), exchange).await;
+    let sent = tokio::time::timeout(Duration::from_millis(LINGER_MS), tcp.write_all(&answer));
+    if matches!(sent.await, Ok(Ok(()))) {
+        linger(tcp).await;
+    }
 }
 
 #[cfg(test)]

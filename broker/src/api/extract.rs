@@ -158,6 +158,11 @@ pub async fn read_whole_body(
             discard(&mut stream).await;
             return too_large();
         }
+        Ok(Err(e @ ApiError::Overloaded { .. })) => {
+            // Read on (without keeping it) so the client sees the 503 rather than a reset.
+            discard(&mut stream).await;
+            return e.into_response();
+        }
         Ok(Err(e)) => return e.into_response(),
         Err(_elapsed) => return ApiError::RequestTimeout { timeout_ms }.into_response(),
     };
