@@ -58,7 +58,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
 const DISCARD_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DISCARD_MAX_MS: u64 = 5_000;
 
-/// The bytes of request bodies buffered at once, across all requests (`http.max_inflight_body_bytes`).
+/// The first bytes of every body that are not counted against the [`BodyBudget`]: small
+/// requests keep being served while large stalled bodies hold the whole budget. What this lets
+/// through is bounded by `http.max_connections` times it.
+pub const UNCOUNTED_BODY_BYTES: u64 = 64 * 1024;
+
+/// The bytes of request bodies buffered at once, across all requests
+/// (`http.max_inflight_body_bytes`), beyond each body's first [`UNCOUNTED_BODY_BYTES`].
 #[derive(Debug)]
 pub struct BodyBudget {
     bytes: Semaphore,
@@ -198,10 +204,13 @@ async fn collect_within<'b>(
         if total > limit {
             return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
         }
+        let counted = total
+            .saturating_sub(UNCOUNTED_BODY_BYTES)
+            .min(chunk.len() as u64);
         if let Some(budget) = budget
-            && !chunk.is_empty()
+            && counted > 0
         {
-            let n = u32::try_from(chunk.len()).map_err(|_| budget.overloaded())?;
+            let n = u32::try_from(counted).map_err(|_| budget.overloaded())?;
             let paid = budget
                 .bytes
                 .try_acquire_many(n)
