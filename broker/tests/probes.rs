@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 const TOKEN: &str = "probe-token-0001";
 const TOKENS: &str = r#"[{token = "probe-token-0001", rights = [{topics = "*", actions = ["admin", "produce", "consume"]}]}]"#;
 const HEADER_READ_TIMEOUT_MS: u64 = 1_000;
-const IDLE_TIMEOUT_MS: u64 = 2_000;
+const IDLE_TIMEOUT_MS: u64 = 4_000;
 const BODY_READ_TIMEOUT_MS: u64 = 1_500;
 /// What a stalled connection may outlive its timeout by: the watchdog looks every quarter
 /// timeout, plus scheduling on a loaded CI machine.
@@ -183,6 +183,7 @@ fn slowloris_and_idle_connections_are_closed_within_their_timeouts() {
     let broker = start(dir.path(), 2 * n + 64);
     let idle_rss = rss_bytes(&broker);
 
+    let opening = Instant::now();
     let mut slow: Vec<TcpStream> = (0..n)
         .map(|_| {
             let mut tcp = connect(&broker);
@@ -191,6 +192,7 @@ fn slowloris_and_idle_connections_are_closed_within_their_timeouts() {
             tcp
         })
         .collect();
+    let idle_opened = Instant::now();
     let mut idle: Vec<TcpStream> = (0..n).map(|_| connect(&broker)).collect();
     // Keep-alive connections that served a request, then went quiet.
     let mut kept: Vec<TcpStream> = (0..20)
@@ -207,15 +209,17 @@ fn slowloris_and_idle_connections_are_closed_within_their_timeouts() {
     assert_normal_request_succeeds(&broker);
     assert_rss_within_bound(&broker, idle_rss, "slowloris and idle connections");
 
-    let header_deadline = Duration::from_millis(HEADER_READ_TIMEOUT_MS) + SLACK;
-    let took = wait_all_closed(&mut slow, true, header_deadline);
-    assert!(
-        took >= Duration::from_millis(HEADER_READ_TIMEOUT_MS / 2),
-        "closed before the header timeout: {took:?}"
-    );
+    // The last slowloris opened is still served, unless opening took the whole timeout.
+    if opening.elapsed() < Duration::from_millis(HEADER_READ_TIMEOUT_MS / 2) {
+        assert!(!is_closed(slow.last_mut().unwrap()), "closed too early");
+    }
+    let header_deadline = opening.elapsed() + Duration::from_millis(HEADER_READ_TIMEOUT_MS) + SLACK;
+    wait_all_closed(&mut slow, true, header_deadline);
     assert_normal_request_succeeds(&broker);
     // Idle ones outlive the header timeout but not the idle one.
-    assert!(idle.iter_mut().all(|tcp| !is_closed(tcp)));
+    if idle_opened.elapsed() < Duration::from_millis(IDLE_TIMEOUT_MS - 1_000) {
+        assert!(idle.iter_mut().all(|tcp| !is_closed(tcp)), "closed too early");
+    }
     let idle_deadline = Duration::from_millis(IDLE_TIMEOUT_MS) + SLACK;
     wait_all_closed(&mut idle, false, idle_deadline);
     wait_all_closed(&mut kept, false, idle_deadline);
