@@ -262,7 +262,10 @@ mod tests {
             }],
         });
         assert!(auth.authenticate(Some("hashed-secret")).is_ok());
-        assert!(auth.authenticate(Some(&digest)).is_err(), "the digest is not the token");
+        assert!(
+            auth.authenticate(Some(&digest)).is_err(),
+            "the digest is not the token"
+        );
         assert!(auth.authenticate(Some("hashed-secreT")).is_err());
     }
 

@@ -459,8 +459,7 @@ impl BrokerConfig {
             );
         }
         let h = &self.http;
-        if h.header_read_timeout_ms == 0 || h.idle_timeout_ms == 0 || h.body_read_timeout_ms == 0
-        {
+        if h.header_read_timeout_ms == 0 || h.idle_timeout_ms == 0 || h.body_read_timeout_ms == 0 {
             return invalid("http", "timeouts must be positive");
         }
         if h.max_connections == 0 {

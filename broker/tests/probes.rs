@@ -87,10 +87,16 @@ fn assert_rss_within_bound(broker: &Broker, idle: u64, during: &str) {
 fn assert_normal_request_succeeds(broker: &Broker) {
     let api = Api::with_token(&broker.url, TOKEN);
     let started = Instant::now();
-    let (status, body) = api.post("/v1/topics/probe/records", &json!({"records": [{"value": 1}]}));
+    let (status, body) = api.post(
+        "/v1/topics/probe/records",
+        &json!({"records": [{"value": 1}]}),
+    );
     let took = started.elapsed();
     assert_eq!(status, 200, "{body}");
-    assert!(took < Duration::from_secs(1), "a normal produce took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "a normal produce took {took:?}"
+    );
 }
 
 fn connect(broker: &Broker) -> TcpStream {
@@ -218,7 +224,10 @@ fn slowloris_and_idle_connections_are_closed_within_their_timeouts() {
     assert_normal_request_succeeds(&broker);
     // Idle ones outlive the header timeout but not the idle one.
     if idle_opened.elapsed() < Duration::from_millis(IDLE_TIMEOUT_MS - 1_000) {
-        assert!(idle.iter_mut().all(|tcp| !is_closed(tcp)), "closed too early");
+        assert!(
+            idle.iter_mut().all(|tcp| !is_closed(tcp)),
+            "closed too early"
+        );
     }
     let idle_deadline = Duration::from_millis(IDLE_TIMEOUT_MS) + SLACK;
     wait_all_closed(&mut idle, false, idle_deadline);
@@ -375,7 +384,10 @@ fn stalled_bodies_are_refused_before_buffering_without_a_token_and_bounded_with_
             _ => assert_error(answer, 503, "overloaded"),
         }
     }
-    assert!(timed_out > 0 && overloaded > 0, "{timed_out} 408, {overloaded} 503");
+    assert!(
+        timed_out > 0 && overloaded > 0,
+        "{timed_out} 408, {overloaded} 503"
+    );
     assert!(
         timed_out as u64 * SENT as u64 <= MAX_INFLIGHT_BODY_BYTES + SENT as u64,
         "{timed_out} bodies of {SENT} bytes held at once"

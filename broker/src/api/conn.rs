@@ -140,7 +140,11 @@ impl Watched {
     }
 
     fn io(&mut self) -> Pin<&mut TcpStream> {
-        Pin::new(self.inner.as_mut().expect("the socket is only taken on drop"))
+        Pin::new(
+            self.inner
+                .as_mut()
+                .expect("the socket is only taken on drop"),
+        )
     }
 
     /// Writes the replacement answer; `Ready(Ok(n))` (hyper's count) once all of it is out.
@@ -154,7 +158,10 @@ impl Watched {
                 self.replacing = None;
                 return Poll::Ready(Ok(n));
             }
-            let inner = self.inner.as_mut().expect("the socket is only taken on drop");
+            let inner = self
+                .inner
+                .as_mut()
+                .expect("the socket is only taken on drop");
             let n = ready!(Pin::new(inner).poll_write(cx, &bytes[*written..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));

@@ -216,9 +216,7 @@ impl IntoResponse for ApiError {
         // request down a connection that is about to close (which fails it spuriously).
         let close = matches!(
             self,
-            Self::PayloadTooLarge { .. }
-                | Self::Overloaded { .. }
-                | Self::RequestTimeout { .. }
+            Self::PayloadTooLarge { .. } | Self::Overloaded { .. } | Self::RequestTimeout { .. }
         );
         let body = ErrorBody {
             error: self.detail(),

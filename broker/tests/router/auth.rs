@@ -239,7 +239,10 @@ async fn every_route_refuses_missing_wrong_unentitled_and_foreign_tokens_and_cha
         token(READER, &[("orders.*", &[Action::Consume])]),
         token(
             OTHER,
-            &[("other.*", &[Action::Admin, Action::Produce, Action::Consume])],
+            &[(
+                "other.*",
+                &[Action::Admin, Action::Produce, Action::Consume],
+            )],
         ),
     ])
     .await;
@@ -356,7 +359,9 @@ async fn every_route_refuses_missing_wrong_unentitled_and_foreign_tokens_and_cha
         route(
             Method::POST,
             "/v1/groups/g-orders/offsets",
-            Some(json!({"member_id": m, "offsets": [{"topic": "orders.created", "partition": 0, "offset": 0, "epoch": epoch}]})),
+            Some(
+                json!({"member_id": m, "offsets": [{"topic": "orders.created", "partition": 0, "offset": 0, "epoch": epoch}]}),
+            ),
             Action::Consume,
         ),
         route(
@@ -389,7 +394,11 @@ async fn every_route_refuses_missing_wrong_unentitled_and_foreign_tokens_and_cha
             reply.error(403, "forbidden");
         }
     }
-    assert_eq!(orders_state(&app).await, before, "a refused call changed state");
+    assert_eq!(
+        orders_state(&app).await,
+        before,
+        "a refused call changed state"
+    );
 
     // Listings never name what the token may not see.
     assert_eq!(listed_topics(&app, OTHER).await, ["other.events"]);
