@@ -696,6 +696,46 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_come_from_the_environment_and_bad_ones_are_refused() {
+        let config = BrokerConfig::load(
+            &Overrides::default(),
+            env(&[
+                ("WHARF_HTTP_HEADER_READ_TIMEOUT_MS", "1500"),
+                ("WHARF_HTTP_MAX_CONNECTIONS", "64"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.http.header_read_timeout_ms, 1500);
+        assert_eq!(config.http.max_connections, 64);
+        for (name, value) in [
+            ("WHARF_HTTP_IDLE_TIMEOUT_MS", "0"),
+            ("WHARF_HTTP_MAX_CONNECTIONS", "0"),
+            ("WHARF_HTTP_MAX_HEADER_BYTES", "100"),
+            ("WHARF_HTTP_MAX_INFLIGHT_BODY_BYTES", "2048"),
+        ] {
+            let err = BrokerConfig::load(&Overrides::default(), env(&[(name, value)]));
+            assert!(err.is_err(), "{name}={value} accepted");
+        }
+    }
+
+    #[test]
+    fn a_token_is_given_as_the_secret_or_its_sha256_not_both() {
+        let load = |tokens: &str| {
+            BrokerConfig::load(&Overrides::default(), env(&[("WHARF_AUTH_TOKENS", tokens)]))
+        };
+        let digest = "a".repeat(64);
+        assert!(load(&format!(r#"[{{token_sha256 = "{digest}", rights = []}}]"#)).is_ok());
+        for bad in [
+            format!(r#"[{{token = "long-enough-1", token_sha256 = "{digest}", rights = []}}]"#),
+            r#"[{rights = []}]"#.to_owned(),
+            r#"[{token_sha256 = "not-hex", rights = []}]"#.to_owned(),
+            r#"[{token = "short", rights = []}]"#.to_owned(),
+        ] {
+            assert!(load(&bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
     fn out_of_range_values_are_refused() {
         let err = BrokerConfig::load(
             &Overrides::default(),
