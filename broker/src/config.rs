@@ -15,8 +15,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod http;
+
 pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
+pub use http::HttpLimits;
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -87,48 +90,6 @@ impl Default for BrokerConfig {
             groups: GroupLimits::default(),
             auth: AuthConfig::default(),
             http: HttpLimits::default(),
-        }
-    }
-}
-
-/// Bounds on what clients may hold of the HTTP listener, so that slow, idle or oversized
-/// requests cannot exhaust descriptors or memory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpLimits {
-    /// How long a client may take to send a request's line and headers, from its first byte;
-    /// past it the connection is closed. Default 10 000 ms.
-    pub header_read_timeout_ms: u64,
-    /// How long a connection may stay open with no request in flight and nothing sent; past it
-    /// the connection is closed. Default 60 000 ms.
-    pub idle_timeout_ms: u64,
-    /// How long a request body may take to arrive completely; past it the answer is 408
-    /// `request_timeout` and the connection closes. Default 30 000 ms.
-    pub body_read_timeout_ms: u64,
-    /// Most connections served at once. A connection beyond it gets a 503 `overloaded` answer
-    /// and is closed. Default 512 (room for them and the log's files under `ulimit -n 1024`).
-    pub max_connections: u32,
-    /// Largest request line plus headers (HTTP/1.1), or header list (h2). Larger is 431
-    /// `headers_too_large` (a request line alone past it: 414 `uri_too_long`). Default 64 KiB.
-    pub max_header_bytes: u64,
-    /// Most header fields in a request. More is 431 `headers_too_large`. Default 100.
-    pub max_headers: u32,
-    /// Most request-body bytes buffered across all requests in flight (as they arrive on the
-    /// wire). A body that would pass it is refused with 503 `overloaded` (retriable).
-    /// Default 256 MiB.
-    pub max_inflight_body_bytes: u64,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
-            body_read_timeout_ms: 30_000,
-            max_connections: 512,
-            max_header_bytes: 64 * 1024,
-            max_headers: 100,
-            max_inflight_body_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -458,26 +419,7 @@ impl BrokerConfig {
                 "must be positive and <= max_lease_ms",
             );
         }
-        let h = &self.http;
-        if h.header_read_timeout_ms == 0 || h.idle_timeout_ms == 0 || h.body_read_timeout_ms == 0 {
-            return invalid("http", "timeouts must be positive");
-        }
-        if h.max_connections == 0 {
-            return invalid("http.max_connections", "must be at least 1");
-        }
-        // hyper's HTTP/1.1 read buffer cannot be smaller than 8 KiB.
-        if h.max_header_bytes < 8192 || h.max_header_bytes > u64::from(u32::MAX) {
-            return invalid("http.max_header_bytes", "must be between 8192 and 2^32-1");
-        }
-        if h.max_headers == 0 {
-            return invalid("http.max_headers", "must be at least 1");
-        }
-        if h.max_inflight_body_bytes < self.max_request_bytes {
-            return invalid(
-                "http.max_inflight_body_bytes",
-                "must be at least max_request_bytes",
-            );
-        }
+        self.http.validate(self.max_request_bytes)?;
         for (i, token) in self.auth.tokens.iter().enumerate() {
             let message = match (&token.token, &token.token_sha256) {
                 (Some(t), None) if t.len() < 8 => "is shorter than 8 characters",
@@ -693,29 +635,6 @@ mod tests {
             config.auth.tokens[0].rights[0].actions,
             vec![Action::Produce]
         );
-    }
-
-    #[test]
-    fn http_limits_come_from_the_environment_and_bad_ones_are_refused() {
-        let config = BrokerConfig::load(
-            &Overrides::default(),
-            env(&[
-                ("WHARF_HTTP_HEADER_READ_TIMEOUT_MS", "1500"),
-                ("WHARF_HTTP_MAX_CONNECTIONS", "64"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(config.http.header_read_timeout_ms, 1500);
-        assert_eq!(config.http.max_connections, 64);
-        for (name, value) in [
-            ("WHARF_HTTP_IDLE_TIMEOUT_MS", "0"),
-            ("WHARF_HTTP_MAX_CONNECTIONS", "0"),
-            ("WHARF_HTTP_MAX_HEADER_BYTES", "100"),
-            ("WHARF_HTTP_MAX_INFLIGHT_BODY_BYTES", "2048"),
-        ] {
-            let err = BrokerConfig::load(&Overrides::default(), env(&[(name, value)]));
-            assert!(err.is_err(), "{name}={value} accepted");
-        }
     }
 
     #[test]
