@@ -1,8 +1,12 @@
 //! Token authorisation, transport-independent: each configured token has rights (`produce`,
 //! `consume`, `admin`) on topic patterns. With no token configured, everything is allowed. How a
 //! token arrives (a bearer header) is the transport's business (`api::auth`).
+//!
+//! Tokens are kept only as SHA-256 digests (the config may give the digest instead of the
+//! token) and a presented token is compared against every digest in constant time, so neither
+//! the lookup's timing nor a `Debug` print reveals a token.
 
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
 
 use crate::config::{Action, AuthConfig};
 
@@ -31,10 +35,45 @@ struct TokenRights {
     grants: Vec<Grant>,
 }
 
+/// A token's SHA-256 digest. Its `Debug` says nothing of it: a digest of a short token is as
+/// good as the token to whoever can search for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenDigest(<redacted>)")
+    }
+}
+
+impl TokenDigest {
+    /// The digest of a token as presented.
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Parses 64 hex digits (either case), as `token_sha256` gives them.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut out).ok()?;
+        Some(Self(out))
+    }
+
+    /// Equality whose time does not depend on where the digests differ.
+    fn ct_eq(&self, other: &Self) -> bool {
+        let diff = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+}
+
 /// The authorizer built once from the config.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
-    tokens: HashMap<String, TokenRights>,
+    tokens: Vec<(TokenDigest, TokenRights)>,
 }
 
 /// Who is calling, once authenticated.
@@ -44,12 +83,15 @@ pub struct Caller {
 }
 
 impl Auth {
+    /// Builds the authorizer. A token entry without a usable secret (the config's validation
+    /// refuses those) is left out, so it can never match.
     pub fn new(config: &AuthConfig) -> Self {
         let tokens = config
             .tokens
             .iter()
             .enumerate()
-            .map(|(i, t)| {
+            .filter_map(|(i, t)| {
+                let digest = t.digest()?;
                 let rights = TokenRights {
                     name: t.name.clone().unwrap_or_else(|| format!("token-{i}")),
                     grants: t
@@ -61,7 +103,7 @@ impl Auth {
                         })
                         .collect(),
                 };
-                (t.token.clone(), rights)
+                Some((digest, rights))
             })
             .collect();
         Self { tokens }
@@ -77,9 +119,17 @@ impl Auth {
         if !self.enabled() {
             return Ok(Caller { rights: None });
         }
-        let rights = token
-            .and_then(|t| self.tokens.get(t))
-            .ok_or(AuthError::Unauthenticated)?;
+        let token = token.ok_or(AuthError::Unauthenticated)?;
+        let presented = TokenDigest::of(token);
+        // Every digest is compared, matched or not: the time taken says nothing of which
+        // entry (if any) is close.
+        let mut found = None;
+        for (digest, rights) in &self.tokens {
+            if digest.ct_eq(&presented) && found.is_none() {
+                found = Some(rights);
+            }
+        }
+        let rights = found.ok_or(AuthError::Unauthenticated)?;
         Ok(Caller {
             rights: Some(rights.clone()),
         })
@@ -167,7 +217,8 @@ mod tests {
     fn tokens_get_only_their_rights() {
         let auth = Auth::new(&AuthConfig {
             tokens: vec![TokenConfig {
-                token: "producer-token".into(),
+                token: Some("producer-token".into()),
+                token_sha256: None,
                 name: Some("producer".into()),
                 rights: vec![RightConfig {
                     topics: "orders.*".into(),
@@ -194,5 +245,46 @@ mod tests {
             Err(AuthError::Forbidden { .. })
         ));
         assert!(caller.sees("orders.a") && !caller.sees("payments.a"));
+    }
+
+    #[test]
+    fn a_token_given_as_its_sha256_authenticates_the_token() {
+        let digest = hex::encode(Sha256::digest(b"hashed-secret"));
+        let auth = Auth::new(&AuthConfig {
+            tokens: vec![TokenConfig {
+                token: None,
+                token_sha256: Some(digest.to_uppercase()),
+                name: Some("hashed".into()),
+                rights: vec![RightConfig {
+                    topics: "*".into(),
+                    actions: vec![Action::Consume],
+                }],
+            }],
+        });
+        assert!(auth.authenticate(Some("hashed-secret")).is_ok());
+        assert!(
+            auth.authenticate(Some(&digest)).is_err(),
+            "the digest is not the token"
+        );
+        assert!(auth.authenticate(Some("hashed-secreT")).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_token_or_its_digest() {
+        let config = AuthConfig {
+            tokens: vec![TokenConfig {
+                token: Some("very-secret-token".into()),
+                token_sha256: None,
+                name: Some("named".into()),
+                rights: vec![],
+            }],
+        };
+        let digest = hex::encode(Sha256::digest(b"very-secret-token"));
+        let auth = Auth::new(&config);
+        for text in [format!("{config:?}"), format!("{auth:?}")] {
+            assert!(!text.contains("very-secret-token"), "{text}");
+            assert!(!text.contains(&digest[..16]), "{text}");
+            assert!(text.contains("redacted"), "{text}");
+        }
     }
 }

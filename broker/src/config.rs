@@ -15,8 +15,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod http;
+
 pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
+pub use http::HttpLimits;
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,6 +71,8 @@ pub struct BrokerConfig {
     pub groups: GroupLimits,
     /// Bearer-token authorization. Off while no token is configured.
     pub auth: AuthConfig,
+    /// What one client may hold of the listener: connections, time, header and body bytes.
+    pub http: HttpLimits,
 }
 
 impl Default for BrokerConfig {
@@ -91,6 +96,7 @@ impl Default for BrokerConfig {
             claim_check: ClaimCheckConfig::default(),
             groups: GroupLimits::default(),
             auth: AuthConfig::default(),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -207,17 +213,45 @@ pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
 }
 
-/// One accepted bearer token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One accepted bearer token: either `token` or `token_sha256`, not both. `Debug` redacts both.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    /// The secret sent as `Authorization: Bearer <token>`.
-    pub token: String,
+    /// The secret sent as `Authorization: Bearer <token>` (at least 8 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The SHA-256 of the secret as 64 hex digits, instead of `token`, so the config file does
+    /// not hold the secret (`printf %s "$TOKEN" | sha256sum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
     /// A name for logs (never the token itself). Default `token-<n>`.
     #[serde(default)]
     pub name: Option<String>,
     /// What the token may do, by topic pattern.
     pub rights: Vec<RightConfig>,
+}
+
+impl TokenConfig {
+    /// The digest the broker compares presented tokens with; `None` if neither field is usable.
+    pub fn digest(&self) -> Option<crate::auth::TokenDigest> {
+        match (&self.token, &self.token_sha256) {
+            (Some(token), None) => Some(crate::auth::TokenDigest::of(token)),
+            (None, Some(hex)) => crate::auth::TokenDigest::from_hex(hex),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<none>" };
+        f.debug_struct("TokenConfig")
+            .field("token", &redacted(self.token.is_some()))
+            .field("token_sha256", &redacted(self.token_sha256.is_some()))
+            .field("name", &self.name)
+            .field("rights", &self.rights)
+            .finish()
+    }
 }
 
 /// Actions allowed on the topics matching a pattern.
@@ -395,13 +429,21 @@ impl BrokerConfig {
                 "must be positive and <= max_lease_ms",
             );
         }
+        self.http.validate(self.max_request_bytes)?;
         for (i, token) in self.auth.tokens.iter().enumerate() {
-            if token.token.len() < 8 {
-                return Err(ConfigError::Invalid {
-                    field: "auth.tokens",
-                    message: format!("token #{i} is shorter than 8 characters"),
-                });
-            }
+            let message = match (&token.token, &token.token_sha256) {
+                (Some(t), None) if t.len() < 8 => "is shorter than 8 characters",
+                (Some(_), Some(_)) => "sets both token and token_sha256",
+                (None, None) => "sets neither token nor token_sha256",
+                (None, Some(_)) if token.digest().is_none() => {
+                    "has a token_sha256 that is not 64 hex digits"
+                }
+                _ => continue,
+            };
+            return Err(ConfigError::Invalid {
+                field: "auth.tokens",
+                message: format!("token #{i} {message}"),
+            });
         }
         Ok(())
     }
@@ -422,7 +464,8 @@ impl BrokerConfig {
         c.claim_check.region = Some("us-east-1".to_owned());
         c.claim_check.endpoint_url = Some("http://127.0.0.1:4566".to_owned());
         c.auth.tokens = vec![TokenConfig {
-            token: "example-token".to_owned(),
+            token: Some("example-token".to_owned()),
+            token_sha256: None,
             name: None,
             rights: vec![],
         }];
@@ -607,6 +650,23 @@ mod tests {
             config.auth.tokens[0].rights[0].actions,
             vec![Action::Produce]
         );
+    }
+
+    #[test]
+    fn a_token_is_given_as_the_secret_or_its_sha256_not_both() {
+        let load = |tokens: &str| {
+            BrokerConfig::load(&Overrides::default(), env(&[("WHARF_AUTH_TOKENS", tokens)]))
+        };
+        let digest = "a".repeat(64);
+        assert!(load(&format!(r#"[{{token_sha256 = "{digest}", rights = []}}]"#)).is_ok());
+        for bad in [
+            format!(r#"[{{token = "long-enough-1", token_sha256 = "{digest}", rights = []}}]"#),
+            r#"[{rights = []}]"#.to_owned(),
+            r#"[{token_sha256 = "not-hex", rights = []}]"#.to_owned(),
+            r#"[{token = "short", rights = []}]"#.to_owned(),
+        ] {
+            assert!(load(&bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

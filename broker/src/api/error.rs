@@ -68,6 +68,17 @@ pub enum ApiError {
     ClaimCheck { detail: String, retriable: bool },
     #[error("the broker is shutting down")]
     ShuttingDown,
+    /// A limit shared by all clients is reached (connections, body bytes in flight).
+    #[error("the broker is overloaded: {resource} at its limit of {limit}")]
+    Overloaded { resource: &'static str, limit: u64 },
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    RequestTimeout { timeout_ms: u64 },
+    #[error("the request line is longer than the broker accepts")]
+    UriTooLong,
+    #[error("request headers exceed {limit_bytes} bytes or {limit_count} fields")]
+    HeadersTooLarge { limit_bytes: u64, limit_count: u32 },
+    #[error("malformed http request")]
+    MalformedRequest,
     #[error("disk full: {detail}")]
     DiskFull { detail: String },
     #[error("too many open files: {detail}")]
@@ -100,13 +111,20 @@ impl ApiError {
             | Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             Self::LimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::MalformedRequest => StatusCode::BAD_REQUEST,
             Self::TopicExists { .. } | Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } | Self::RecordTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Self::OffsetOutOfRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ShuttingDown | Self::DiskFull { .. } | Self::TooManyOpenFiles { .. } => {
+            Self::ShuttingDown
+            | Self::DiskFull { .. }
+            | Self::TooManyOpenFiles { .. }
+            | Self::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::ClaimCheck { .. } => StatusCode::BAD_GATEWAY,
@@ -134,6 +152,11 @@ impl ApiError {
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
             Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::Overloaded { .. } => ErrorCode::Overloaded,
+            Self::RequestTimeout { .. } => ErrorCode::RequestTimeout,
+            Self::UriTooLong => ErrorCode::UriTooLong,
+            Self::HeadersTooLarge { .. } => ErrorCode::HeadersTooLarge,
+            Self::MalformedRequest => ErrorCode::MalformedRequest,
             Self::ClaimCheck { .. } => ErrorCode::ClaimCheckFailed,
             Self::DiskFull { .. } => ErrorCode::DiskFull,
             Self::TooManyOpenFiles { .. } => ErrorCode::TooManyOpenFiles,
@@ -152,6 +175,8 @@ impl ApiError {
                     | Self::DiskFull { .. }
                     | Self::TooManyOpenFiles { .. }
                     | Self::Internal { .. }
+                    | Self::Overloaded { .. }
+                    | Self::RequestTimeout { .. }
             ),
         }
     }
@@ -193,10 +218,13 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = %self.code(), error = %self, "request failed");
         }
-        // A too-large body is refused before it has all arrived. hyper then drops the
+        // A too-large, stalled or unaffordable body is refused before it has all arrived. hyper then drops the
         // connection instead of reusing it; saying so keeps clients from sending their next
         // request down a connection that is about to close (which fails it spuriously).
-        let close = matches!(self, Self::PayloadTooLarge { .. });
+        let close = matches!(
+            self,
+            Self::PayloadTooLarge { .. } | Self::Overloaded { .. } | Self::RequestTimeout { .. }
+        );
         let body = ErrorBody {
             error: self.detail(),
         };

@@ -1,6 +1,7 @@
-//! Request parsing that answers with JSON errors: bodies (size limit, gzip/zstd), queries and
-//! path parameters. axum's own extractors answer rejections in plain text, which would break
-//! the "every failure is a JSON error" rule.
+//! Request parsing that answers with JSON errors: bodies (token first, size limit, read
+//! timeout, the global budget of body bytes in flight, gzip/zstd), queries and path
+//! parameters. axum's own extractors answer rejections in plain text, which would break the
+//! "every failure is a JSON error" rule.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::error::ApiError;
 use crate::service::produce::RecordsFormat;
@@ -56,6 +58,55 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
 const DISCARD_MAX_BYTES: u64 = 64 * 1024 * 1024;
 const DISCARD_MAX_MS: u64 = 5_000;
 
+/// The first bytes of every body that are not counted against the [`BodyBudget`]: small
+/// requests keep being served while large stalled bodies hold the whole budget. What this lets
+/// through is bounded by `http.max_connections` times it.
+pub const UNCOUNTED_BODY_BYTES: u64 = 64 * 1024;
+
+/// The bytes of request bodies buffered at once, across all requests
+/// (`http.max_inflight_body_bytes`), beyond each body's first [`UNCOUNTED_BODY_BYTES`].
+#[derive(Debug)]
+pub struct BodyBudget {
+    bytes: Semaphore,
+    limit: u64,
+}
+
+impl BodyBudget {
+    pub fn new(limit: u64) -> Self {
+        // tokio caps a semaphore's permits; a larger budget is that cap (still > 2^60 bytes).
+        let permits = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Self {
+            bytes: Semaphore::new(permits),
+            limit,
+        }
+    }
+
+    fn overloaded(&self) -> ApiError {
+        ApiError::Overloaded {
+            resource: "request body bytes in flight",
+            limit: self.limit,
+        }
+    }
+}
+
+/// Whether the request carries a body (declared, or chunked).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|len| len > 0)
+}
+
+/// Whether the route takes a token when auth is on: everything under `/v1/` but the API
+/// description (health, readiness and metrics are open).
+fn needs_token(path: &str) -> bool {
+    path.starts_with("/v1/") && path != "/v1/openapi.json"
+}
+
 /// Middleware: reads every request body to its end before a handler runs.
 ///
 /// Handlers answer some errors (unknown topic, bad query, no right) before touching the body.
@@ -65,13 +116,29 @@ const DISCARD_MAX_MS: u64 = 5_000;
 /// `max_request_bytes` is read and discarded (within [`DISCARD_MAX_BYTES`] and
 /// [`DISCARD_MAX_MS`]) so its 413 arrives too; an undeclared (chunked) one is refused here once
 /// it passes the limit. Either connection then closes.
+///
+/// Nothing of a body is read before its token is known (401 and close otherwise, so an
+/// anonymous client cannot make the broker buffer anything), a body must arrive within
+/// `http.body_read_timeout_ms` (408), and the bytes buffered across all requests stay within
+/// `http.max_inflight_body_bytes` (503 `overloaded`, retriable).
 pub async fn read_whole_body(
-    State(broker): State<Arc<Broker>>,
+    State((broker, budget)): State<(Arc<Broker>, Arc<BodyBudget>)>,
     req: Request,
     next: Next,
 ) -> Response {
     let limit = broker.config.max_request_bytes;
     let (parts, body) = req.into_parts();
+    if has_body(&parts.headers)
+        && needs_token(parts.uri.path())
+        && let Err(e) = super::auth::authenticate(&broker, &parts.headers)
+    {
+        let mut answer = e.into_response();
+        answer.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return answer;
+    }
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -85,27 +152,47 @@ pub async fn read_whole_body(
         discard(&mut stream).await;
         return next.run(Request::from_parts(parts, Body::empty())).await;
     }
-    let whole = match collect_within(&mut stream, limit).await {
-        Ok(whole) => whole,
-        Err(ApiError::PayloadTooLarge { .. }) => {
+    let timeout_ms = broker.config.http.body_read_timeout_ms;
+    let collected = tokio::time::timeout(
+        std::time::Duration::from_millis(timeout_ms),
+        collect_within(&mut stream, limit, Some(&budget)),
+    )
+    .await;
+    let (whole, held) = match collected {
+        Ok(Ok(collected)) => collected,
+        Ok(Err(ApiError::PayloadTooLarge { .. })) => {
             discard(&mut stream).await;
             return too_large();
         }
-        Err(e) => return e.into_response(),
+        Ok(Err(e @ ApiError::Overloaded { .. })) => {
+            // Read on (without keeping it) so the client sees the 503 rather than a reset.
+            discard(&mut stream).await;
+            return e.into_response();
+        }
+        Ok(Err(e)) => return e.into_response(),
+        Err(_elapsed) => return ApiError::RequestTimeout { timeout_ms }.into_response(),
     };
-    next.run(Request::from_parts(parts, Body::from(whole)))
-        .await
+    let answer = next
+        .run(Request::from_parts(parts, Body::from(whole)))
+        .await;
+    // The body's bytes count against the budget until the handler is done with them.
+    drop(held);
+    answer
 }
 
 /// Reads a body stream to its end, failing with `PayloadTooLarge` as soon as it passes `limit`
-/// bytes (the rest is left unread) or `body_read_failed` when the connection breaks.
-async fn collect_within(
+/// bytes (the rest is left unread) or `body_read_failed` when the connection breaks. With a
+/// budget, every chunk is paid for from it first (`Overloaded` when it cannot be), and the
+/// payment is returned with the body.
+async fn collect_within<'b>(
     stream: &mut axum::body::BodyDataStream,
     limit: u64,
-) -> Result<Bytes, ApiError> {
+    budget: Option<&'b BodyBudget>,
+) -> Result<(Bytes, Option<SemaphorePermit<'b>>), ApiError> {
     let mut first: Option<Bytes> = None;
     let mut rest = BytesMut::new();
     let mut total: u64 = 0;
+    let mut held: Option<SemaphorePermit<'b>> = None;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request(
@@ -117,6 +204,22 @@ async fn collect_within(
         if total > limit {
             return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
         }
+        let counted = total
+            .saturating_sub(UNCOUNTED_BODY_BYTES)
+            .min(chunk.len() as u64);
+        if let Some(budget) = budget
+            && counted > 0
+        {
+            let n = u32::try_from(counted).map_err(|_| budget.overloaded())?;
+            let paid = budget
+                .bytes
+                .try_acquire_many(n)
+                .map_err(|_| budget.overloaded())?;
+            match &mut held {
+                Some(h) => h.merge(paid),
+                None => held = Some(paid),
+            }
+        }
         // A single-chunk body is kept as is, without a copy.
         match first.take() {
             None if rest.is_empty() => first = Some(chunk),
@@ -127,7 +230,7 @@ async fn collect_within(
             }
         }
     }
-    Ok(first.unwrap_or_else(|| rest.freeze()))
+    Ok((first.unwrap_or_else(|| rest.freeze()), held))
 }
 
 async fn discard(stream: &mut axum::body::BodyDataStream) {
@@ -157,7 +260,8 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
         return Err(too_large());
     }
 
-    let raw = collect_within(&mut body.into_data_stream(), limit).await?;
+    // Already buffered (and paid for) by `read_whole_body`.
+    let (raw, _) = collect_within(&mut body.into_data_stream(), limit, None).await?;
 
     let encoding = headers.get(header::CONTENT_ENCODING).map(|v| {
         v.to_str()

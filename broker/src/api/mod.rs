@@ -5,11 +5,13 @@
 //! - [`auth`]: bearer tokens with per-topic-pattern rights.
 //! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes, each over the
 //!   [`service`](crate::service) layer.
-//! - [`serve`]: the router on a listener, with graceful shutdown.
+//! - [`serve`]: the router on a listener, with connection limits and graceful shutdown;
+//!   [`conn`]: one connection below HTTP (timeouts, JSON bodies for hyper's own answers).
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
 
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod fetch;
@@ -110,6 +112,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// Builds the router over a broker.
 pub fn router(broker: Arc<Broker>) -> Router {
+    let body_budget = Arc::new(extract::BodyBudget::new(
+        broker.config.http.max_inflight_body_bytes,
+    ));
     Router::new()
         .route(
             "/v1/topics",
@@ -164,7 +169,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(&broker),
+            (Arc::clone(&broker), body_budget),
             extract::read_whole_body,
         ))
         .with_state(broker)

@@ -203,3 +203,211 @@ async fn operational_routes_stay_open_while_auth_is_on() {
         assert_eq!(app.get(path).await.status, 200, "{path}");
     }
 }
+
+const OTHER: &str = "other-tenant-0001";
+
+/// One route of the matrix: method, path, body, and the right it needs on `orders.created`.
+struct Route {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    needs: Action,
+}
+
+/// The state every refused call must leave as it was, read with the admin token.
+async fn orders_state(app: &App) -> Value {
+    let topic = app
+        .call_as(Some(ADMIN), Method::GET, "/v1/topics/orders.created", None)
+        .await
+        .ok(200);
+    let group = app
+        .call_as(Some(ADMIN), Method::GET, "/v1/groups/g-orders", None)
+        .await
+        .ok(200);
+    let topics = listed_topics(app, ADMIN).await;
+    json!({"topic": topic, "group": group, "topics": topics})
+}
+
+#[tokio::test]
+async fn every_route_refuses_missing_wrong_unentitled_and_foreign_tokens_and_changes_nothing() {
+    let app = App::with_tokens(vec![
+        token(
+            ADMIN,
+            &[("*", &[Action::Admin, Action::Produce, Action::Consume])],
+        ),
+        token(PRODUCER, &[("orders.*", &[Action::Produce])]),
+        token(READER, &[("orders.*", &[Action::Consume])]),
+        token(
+            OTHER,
+            &[(
+                "other.*",
+                &[Action::Admin, Action::Produce, Action::Consume],
+            )],
+        ),
+    ])
+    .await;
+    create_as_admin(&app, "orders.created").await;
+    create_as_admin(&app, "other.events").await;
+    let records = json!({"records": [{"value": "o1"}]});
+    app.call_as(
+        Some(ADMIN),
+        Method::POST,
+        "/v1/topics/orders.created/records",
+        Some(&records),
+    )
+    .await
+    .ok(200);
+    let joined = app
+        .call_as(
+            Some(ADMIN),
+            Method::POST,
+            "/v1/groups/g-orders/members",
+            Some(&json!({"topic": "orders.created", "lease_ms": 60_000})),
+        )
+        .await
+        .ok(200);
+    let member = joined["member_id"].as_str().unwrap().to_owned();
+    let epoch = joined["assignments"][0]["epoch"].clone();
+    let commit = json!({"member_id": member, "offsets": [{"topic": "orders.created", "partition": 0, "offset": 1, "epoch": epoch}]});
+    app.call_as(
+        Some(ADMIN),
+        Method::POST,
+        "/v1/groups/g-orders/offsets",
+        Some(&commit),
+    )
+    .await
+    .ok(200);
+    let before = orders_state(&app).await;
+
+    let route = |method: Method, path: &str, body: Option<Value>, needs: Action| Route {
+        method,
+        path: path.to_owned(),
+        body,
+        needs,
+    };
+    let m = &member;
+    let routes = [
+        route(
+            Method::POST,
+            "/v1/topics",
+            Some(json!({"name": "orders.new", "partitions": 1})),
+            Action::Admin,
+        ),
+        route(
+            Method::PATCH,
+            "/v1/topics/orders.created",
+            Some(json!({"partitions": 2})),
+            Action::Admin,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/topics/orders.created",
+            None,
+            Action::Admin,
+        ),
+        route(
+            Method::POST,
+            "/v1/topics/orders.created/records",
+            Some(json!({"records": [{"value": "x"}]})),
+            Action::Produce,
+        ),
+        route(
+            Method::GET,
+            "/v1/topics/orders.created/partitions/0/records?offset=0",
+            None,
+            Action::Consume,
+        ),
+        route(
+            Method::GET,
+            "/v1/topics/orders.created/partitions/0/offsets?at=latest",
+            None,
+            Action::Consume,
+        ),
+        route(Method::GET, "/v1/groups/g-orders", None, Action::Consume),
+        route(Method::DELETE, "/v1/groups/g-orders", None, Action::Admin),
+        route(
+            Method::POST,
+            "/v1/groups/g-orders/members",
+            Some(json!({"topic": "orders.created"})),
+            Action::Consume,
+        ),
+        // A join naming a topic the token may use does not get it into another's group.
+        route(
+            Method::POST,
+            "/v1/groups/g-orders/members",
+            Some(json!({"topic": "other.events"})),
+            Action::Consume,
+        ),
+        route(
+            Method::POST,
+            &format!("/v1/groups/g-orders/members/{m}/heartbeat"),
+            Some(json!({})),
+            Action::Consume,
+        ),
+        route(
+            Method::POST,
+            &format!("/v1/groups/g-orders/members/{m}/poll"),
+            Some(json!({"max_records": 10})),
+            Action::Consume,
+        ),
+        route(
+            Method::DELETE,
+            &format!("/v1/groups/g-orders/members/{m}"),
+            None,
+            Action::Consume,
+        ),
+        route(
+            Method::POST,
+            "/v1/groups/g-orders/offsets",
+            Some(
+                json!({"member_id": m, "offsets": [{"topic": "orders.created", "partition": 0, "offset": 0, "epoch": epoch}]}),
+            ),
+            Action::Consume,
+        ),
+        route(
+            Method::PUT,
+            "/v1/groups/g-orders/offsets",
+            Some(json!({"topic": "orders.created", "to": "earliest"})),
+            Action::Admin,
+        ),
+    ];
+    for r in &routes {
+        let what = format!("{} {}", r.method, r.path);
+        for bad in [None, Some("not-a-known-token")] {
+            let reply = app
+                .call_as(bad, r.method.clone(), &r.path, r.body.as_ref())
+                .await;
+            assert_eq!(reply.status, 401, "{what} with {bad:?}: {:?}", reply.body);
+            reply.error(401, "unauthorized");
+        }
+        // Tokens on these topics without the right the route needs, and one for other topics.
+        let unentitled: &[&str] = match r.needs {
+            Action::Admin => &[PRODUCER, READER],
+            Action::Produce => &[READER],
+            Action::Consume => &[PRODUCER],
+        };
+        for token in unentitled.iter().chain([&OTHER]) {
+            let reply = app
+                .call_as(Some(token), r.method.clone(), &r.path, r.body.as_ref())
+                .await;
+            assert_eq!(reply.status, 403, "{what} as {token}: {:?}", reply.body);
+            reply.error(403, "forbidden");
+        }
+    }
+    assert_eq!(
+        orders_state(&app).await,
+        before,
+        "a refused call changed state"
+    );
+
+    // Listings never name what the token may not see.
+    assert_eq!(listed_topics(&app, OTHER).await, ["other.events"]);
+    let groups = app
+        .call_as(Some(OTHER), Method::GET, "/v1/groups", None)
+        .await
+        .ok(200);
+    assert_eq!(groups["groups"], json!([]), "{groups}");
+    app.call_as(Some(OTHER), Method::GET, "/v1/topics/orders.created", None)
+        .await
+        .error(403, "forbidden");
+}

@@ -87,7 +87,8 @@ impl Reply {
 /// A token and its rights on topic patterns, for [`App::with_tokens`].
 pub fn token(secret: &str, rights: &[(&str, &[Action])]) -> TokenConfig {
     TokenConfig {
-        token: secret.to_owned(),
+        token: Some(secret.to_owned()),
+        token_sha256: None,
         name: None,
         rights: rights
             .iter()

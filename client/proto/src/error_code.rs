@@ -71,6 +71,8 @@ error_codes! {
     InvalidReset = "invalid_reset",
     InvalidResolve = "invalid_resolve",
     BodyReadFailed = "body_read_failed",
+    /// The HTTP layer could not parse the request (request line, header syntax).
+    MalformedRequest = "malformed_request",
     // 400, per record of a produce request
     /// A record is not a produce record object (or a binary record's JSON value is not JSON).
     InvalidRecord = "invalid_record",
@@ -80,6 +82,9 @@ error_codes! {
     InvalidBase64 = "invalid_base64",
     InvalidTimestamp = "invalid_timestamp",
     InvalidHeader = "invalid_header",
+    /// A record's JSON value nests deeper than 128 levels or holds a number that does not
+    /// round-trip (beyond f64, or an integer beyond i64/u64): JSON readers could not read it back.
+    UnreadableValue = "unreadable_value",
     // 401 / 403
     Unauthorized = "unauthorized",
     Forbidden = "forbidden",
@@ -92,6 +97,9 @@ error_codes! {
     UnknownRoute = "unknown_route",
     // 405
     MethodNotAllowed = "method_not_allowed",
+    // 408
+    /// The request body did not arrive within `http.body_read_timeout_ms`.
+    RequestTimeout = "request_timeout",
     // 409
     TopicExists = "topic_exists",
     /// A commit from a non-owner or with an old epoch; nothing changed.
@@ -109,6 +117,9 @@ error_codes! {
     OffsetOutOfRange = "offset_out_of_range",
     // 429
     LimitReached = "limit_reached",
+    // 414 / 431
+    UriTooLong = "uri_too_long",
+    HeadersTooLarge = "headers_too_large",
     // 500
     Internal = "internal",
     Corruption = "corruption",
@@ -119,6 +130,8 @@ error_codes! {
     DiskFull = "disk_full",
     /// The broker ran out of file descriptors; nothing of the request was kept.
     TooManyOpenFiles = "too_many_open_files",
+    /// Too many connections or body bytes in flight; retry later.
+    Overloaded = "overloaded",
 }
 
 impl From<&str> for ErrorCode {

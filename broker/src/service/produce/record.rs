@@ -22,6 +22,12 @@ pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 /// (a pointer's JSON is about 250 bytes).
 const POINTER_ALLOWANCE_BYTES: u64 = 512;
 
+/// Deepest nesting of arrays and objects a JSON value may have. Fetch and poll answers embed a
+/// value three levels deep (`{"records":[{"value":…}]}`), and JSON readers such as serde_json
+/// (and the broker's own group routes) stop at 128 levels: a deeper value would make the
+/// partition unreadable for them. Kept a little lower so the envelope may grow.
+pub const MAX_VALUE_DEPTH: usize = 120;
+
 /// Why one record of a produce request was refused; the others are not affected.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -40,6 +46,9 @@ pub enum RecordError {
     },
     #[error("header names must not be empty")]
     EmptyHeaderName,
+    /// The value is valid JSON that JSON readers could not read back from a fetch.
+    #[error("value cannot be read back: {reason}")]
+    UnreadableValue { reason: String },
     #[error("timestamp must be between 0 and {MAX_TIMESTAMP_MS} ms, got {timestamp_ms}")]
     InvalidTimestamp { timestamp_ms: i64 },
     #[error("topic {topic} has no partition {partition}")]
@@ -72,6 +81,7 @@ impl RecordError {
             Self::MissingValue => ErrorCode::MissingValue,
             Self::InvalidBase64 { .. } => ErrorCode::InvalidBase64,
             Self::EmptyHeaderName => ErrorCode::InvalidHeader,
+            Self::UnreadableValue { .. } => ErrorCode::UnreadableValue,
             Self::InvalidTimestamp { .. } => ErrorCode::InvalidTimestamp,
             Self::UnknownPartition { .. } => ErrorCode::UnknownPartition,
             Self::TooLarge { .. } => ErrorCode::RecordTooLarge,
@@ -193,10 +203,13 @@ pub(super) fn prepare(raw: &RawValue, limits: &Limits<'_>) -> Result<Prepared, R
 
     let (value, value_is_json) = match (record.value, record.value_b64) {
         (Some(_), Some(_)) => return Err(RecordError::AmbiguousValue),
-        (Some(json), None) => (
-            Bytes::from(compact_json(json.get()).into_owned().into_bytes()),
-            true,
-        ),
+        (Some(json), None) => {
+            check_readable(json.get())?;
+            (
+                Bytes::from(compact_json(json.get()).into_owned().into_bytes()),
+                true,
+            )
+        }
         (None, Some(b64)) => (decode_b64("value_b64", &b64)?, false),
         (None, None) => return Err(RecordError::MissingValue),
     };
@@ -245,6 +258,7 @@ pub(super) fn prepare_binary(
             .map_err(|_| RecordError::invalid("a JSON value must be UTF-8"))?;
         serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map_err(|e| RecordError::invalid(format!("value is not valid JSON: {e}")))?;
+        check_readable(text)?;
         match compact_json(text) {
             Cow::Borrowed(_) => record.value,
             Cow::Owned(compacted) => Bytes::from(compacted.into_bytes()),
@@ -325,6 +339,64 @@ fn finish_record(
     })
 }
 
+/// Refuses valid JSON text that JSON readers could not read back: nesting deeper than
+/// [`MAX_VALUE_DEPTH`], numbers beyond f64's range (`1e400`, which serde_json refuses and others
+/// read as infinity) and integers beyond i64/u64 (which lose digits as f64).
+pub fn check_readable(text: &str) -> Result<(), RecordError> {
+    let unreadable = |reason: String| Err(RecordError::UnreadableValue { reason });
+    let bytes = text.as_bytes();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_VALUE_DEPTH {
+                    return unreadable(format!("nested deeper than {MAX_VALUE_DEPTH} levels"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .map_or(bytes.len(), |n| i + n);
+                let number = &text[i..end];
+                let is_integer = !number.contains(['.', 'e', 'E']);
+                let readable = if is_integer {
+                    number.parse::<i64>().is_ok() || number.parse::<u64>().is_ok()
+                } else {
+                    number.parse::<f64>().is_ok_and(f64::is_finite)
+                };
+                if !readable {
+                    let shown: String = number.chars().take(40).collect();
+                    return unreadable(format!(
+                        "number {shown} is beyond what JSON readers take (f64, or i64/u64 integers)"
+                    ));
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// Whether JSON text is an object. serde's derived `Deserialize` also takes a struct as an
 /// array of its fields in order (`[3]` would pass as `{"partitions":3}`), which would bypass
 /// the named, typo-proof fields the API promises; callers refuse anything but an object.
@@ -376,6 +448,41 @@ mod tests {
             r#"{"q":"say \"hi there\""}"#
         );
         assert!(matches!(compact_json("[1,2]"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn values_json_readers_cannot_read_back_are_refused() {
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(check_readable(&nested(MAX_VALUE_DEPTH)).is_ok());
+        assert!(matches!(
+            check_readable(&nested(MAX_VALUE_DEPTH + 1)),
+            Err(RecordError::UnreadableValue { .. })
+        ));
+        let deep_objects = format!("{}{}", r#"{"a":"#.repeat(200), "}".repeat(200));
+        assert!(check_readable(&deep_objects).is_err());
+        for ok in [
+            "1e300",
+            "-1.5e-400",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "18446744073709551615",
+            r#"{"s":"[[[[ 1e400 ]]]] \" 99999999999999999999"}"#,
+        ] {
+            assert!(check_readable(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1e400",
+            "[-1e400]",
+            "18446744073709551616",
+            "-9223372036854775809",
+            r#"{"n":123456789012345678901234567890}"#,
+        ] {
+            let err = check_readable(bad).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::UnreadableValue, "{bad}");
+        }
+        // What passes, serde_json reads back, inside the deepest answer envelope.
+        let answer = format!(r#"{{"records":[{{"value":{}}}]}}"#, nested(MAX_VALUE_DEPTH));
+        assert!(serde_json::from_str::<serde_json::Value>(&answer).is_ok());
     }
 
     fn raw(text: &str) -> Box<RawValue> {
