@@ -51,14 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::new(ClientConfig::new(url))?;
     let topic = format!("offload-bench-{}", std::process::id());
     client
-        .create_topic(&CreateTopic {
-            name: topic.clone(),
-            partitions: 1,
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: None,
-            max_record_bytes: None,
-        })
+        .create_topic(&CreateTopic::new(topic.clone(), 1))
         .await?;
     let value = Bytes::from(
         (0..VALUE_BYTES)

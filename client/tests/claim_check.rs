@@ -2,18 +2,17 @@
 //! through S3 (LocalStack) and arrives byte-equal at a consumer with [`BlobResolve`]; the log
 //! holds only the pointer; a corrupted object fails the poll naming the record.
 //! Needs `WHARF_TEST_S3_ENDPOINT` (set by `bash infra/local/test.sh`).
-mod common;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Broker, client_for, create_topic};
 use sha2::{Digest, Sha256};
 use wharf_blob::{BlobStore, Pointer, S3BlobStore, S3Config};
 use wharf_client::{
     BlobOffload, BlobResolve, ConsumeError, Consumer, ConsumerConfig, FetchOptions, Producer,
     ProducerConfig, Record,
 };
+use wharf_testkit::Broker;
+use wharf_testkit::client::{client_for, create_topic};
 
 fn s3_endpoint() -> String {
     match std::env::var("WHARF_TEST_S3_ENDPOINT") {

@@ -1,16 +1,15 @@
 //! The group consumer against the real broker: join/poll/commit, heartbeats while working,
 //! leaving on drop, re-joining after a fenced commit, commit-after-poll, the resolve seam.
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Broker, client_for, create_topic, eventually};
 use futures::future::BoxFuture;
 use wharf_client::{
     Client, CommitMode, Consumer, ConsumerConfig, ConsumerRecord, Heartbeat, HookError, Producer,
     ProducerConfig, Record, ResolveHook,
 };
+use wharf_testkit::Broker;
+use wharf_testkit::client::{client_for, create_topic, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 

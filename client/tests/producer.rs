@@ -1,14 +1,11 @@
 //! The batching producer against the real broker: size and linger batching, back-pressure,
 //! retries that do not duplicate, per-record results, and the offload seam.
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Broker, client_for, create_topic, read_partition, read_topic};
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +13,8 @@ use wharf_client::wharf_proto::partitioner::partition_for_key;
 use wharf_client::{
     HookError, OffloadHook, ProduceError, Producer, ProducerConfig, Record, ValueFormat,
 };
+use wharf_testkit::Broker;
+use wharf_testkit::client::{client_for, create_topic, read_partition, read_topic};
 
 const WAIT: Duration = Duration::from_secs(30);
 

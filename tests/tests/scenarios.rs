@@ -516,7 +516,7 @@ async fn ten_mib_event_travels_through_s3_and_arrives_byte_equal() {
         .produce_records(TOPIC, &produced, wharf_client::Acks::All, None)
         .await
         .expect("produce");
-    let log = fetch_all(&client, TOPIC, 0).await;
+    let log = read_partition(&client, TOPIC, 0).await;
     assert_eq!(
         log[1].headers.get("wharf-payload").map(String::as_str),
         Some("s3")
@@ -604,7 +604,7 @@ async fn poison_message_lands_in_the_dlq_with_error_headers_and_the_group_moves_
         "the group moved on"
     );
 
-    let dlq = fetch_all(&client, &format!("{TOPIC}.dlq"), 0).await;
+    let dlq = read_partition(&client, &format!("{TOPIC}.dlq"), 0).await;
     assert_eq!(dlq.len(), 1, "{dlq:?}");
     let h = &dlq[0].headers;
     assert_eq!(h["wharf-dlq-source-topic"], TOPIC);

@@ -1,14 +1,12 @@
 //! `wharf bench` (the real binary) against the real broker: the JSON result accounts for every
 //! record the broker stored, the percentiles are ordered, the chart is a PNG. Speed is never
 //! asserted.
-// The library's harness (the real broker on a free port), shared rather than copied.
-#[path = "../../tests/common/mod.rs"]
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{Broker, client_for};
+use wharf_testkit::Broker;
+use wharf_testkit::client::client_for;
 
 fn bench(broker: &Broker, args: &[&str]) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();

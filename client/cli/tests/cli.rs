@@ -1,15 +1,12 @@
 //! The real `wharf` binary against the real broker.
-// The library's harness (the real broker on a free port), shared rather than copied.
-#[path = "../../tests/common/mod.rs"]
-mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::Broker;
 use wharf_client::wharf_proto::partitioner::partition_for_key;
+use wharf_testkit::Broker;
 
 fn wharf(broker: &Broker) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));

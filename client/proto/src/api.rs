@@ -76,6 +76,21 @@ pub struct CreateTopic {
     pub max_record_bytes: Option<u64>,
 }
 
+impl CreateTopic {
+    /// A topic named `name` with `partitions` partitions; every other setting is the broker's
+    /// default.
+    pub fn new(name: impl Into<String>, partitions: u32) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+            retention_ms: None,
+            retention_bytes: None,
+            segment_bytes: None,
+            max_record_bytes: None,
+        }
+    }
+}
+
 /// `PATCH /v1/topics/{topic}`: every field optional; partitions can only grow.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -402,6 +417,12 @@ mod tests {
         let newer: ErrorDetail =
             serde_json::from_str(r#"{"code":"brand_new","message":"m","retriable":true}"#).unwrap();
         assert_eq!(newer.error_code(), ErrorCode::Other("brand_new".to_owned()));
+    }
+
+    #[test]
+    fn a_new_topic_request_sends_only_name_and_partitions() {
+        let json = serde_json::to_value(CreateTopic::new("orders", 3)).unwrap();
+        assert_eq!(json, serde_json::json!({"name": "orders", "partitions": 3}));
     }
 
     #[test]

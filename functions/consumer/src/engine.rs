@@ -179,14 +179,7 @@ impl<H: BatchHandler> Engine<H> {
         self.dlq_ready
             .get_or_try_init(|| async {
                 let topic = self.settings.dlq_topic();
-                let request = CreateTopic {
-                    name: topic.clone(),
-                    partitions: 1,
-                    retention_ms: None,
-                    retention_bytes: None,
-                    segment_bytes: None,
-                    max_record_bytes: None,
-                };
+                let request = CreateTopic::new(topic.clone(), 1);
                 match self.client.create_topic(&request).await {
                     Ok(_) => {
                         tracing::info!(topic = %topic, "created the dead-letter topic");

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wharf_blob::LocalDirBlobStore;
-use wharf_client::wharf_proto::api::CreateTopic;
-use wharf_client::{Client, ClientConfig, ConsumerRecord, FetchOptions, Record};
+use wharf_client::{Client, Record};
 use wharf_consumer::engine::StopReason;
 use wharf_consumer::inventory::Inventory;
 use wharf_consumer::{
@@ -15,10 +14,11 @@ use wharf_consumer::{
     KafkaEvent, KafkaEventExt, KafkaRecordExt,
 };
 use wharf_functions_shared::{ClaimCheck, Env};
-use wharf_testkit::Broker;
+use wharf_testkit::client::{broker_with_topics, committed_total, read_topic};
 use wharf_testkit::temp_dir;
 
 const TOPIC: &str = "order.order-service.created";
+const GROUP: &str = "inventory";
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -27,27 +27,10 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-async fn setup(partitions: u32) -> (Broker, Client) {
-    let broker = Broker::start();
-    let client = Client::new(ClientConfig::new(broker.url.clone())).unwrap();
-    client
-        .create_topic(&CreateTopic {
-            name: TOPIC.to_owned(),
-            partitions,
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: None,
-            max_record_bytes: None,
-        })
-        .await
-        .unwrap();
-    (broker, client)
-}
-
 fn settings(extra: &[(&str, &str)]) -> ConsumerSettings {
     let mut env = vec![
         ("WHARF_TOPIC", TOPIC),
-        ("WHARF_GROUP", "inventory"),
+        ("WHARF_GROUP", GROUP),
         ("WHARF_RETRY_BACKOFF_MS", "10"),
         ("WHARF_SAFETY_MARGIN_MS", "500"),
         ("WHARF_IDLE_EXIT_MS", "300"),
@@ -77,37 +60,8 @@ fn order(i: usize, sku: &str, quantity: i64) -> Value {
     json!({"order_id": format!("o-{i}"), "sku": sku, "quantity": quantity})
 }
 
-async fn all(client: &Client, topic: &str) -> Vec<ConsumerRecord> {
-    let desc = client.describe_topic(topic).await.unwrap();
-    let mut out = Vec::new();
-    for p in 0..desc.partitions {
-        out.extend(
-            client
-                .fetch(topic, p, FetchOptions::at(0))
-                .await
-                .unwrap()
-                .records,
-        );
-    }
-    out
-}
-
-/// Sum of the group's committed offsets; 0 for a group the broker does not know (it keeps no
-/// group without members or commits).
-async fn committed_total(client: &Client) -> u64 {
-    match client.describe_group("inventory").await {
-        Ok(d) => d
-            .partitions
-            .iter()
-            .map(|p| p.committed_offset.unwrap_or(0))
-            .sum(),
-        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => 0,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 async fn live_members(client: &Client) -> usize {
-    match client.describe_group("inventory").await {
+    match client.describe_group(GROUP).await {
         Ok(d) => d.members.len(),
         Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => 0,
         Err(e) => panic!("{e}"),
@@ -141,7 +95,7 @@ impl BatchHandler for Recorder {
 
 #[tokio::test]
 async fn batches_have_the_lambda_kafka_shape_and_everything_handled_is_committed() {
-    let (_b, client) = setup(2).await;
+    let (_b, client) = broker_with_topics(&[(TOPIC, 2)]).await;
     produce(
         &client,
         &(0..10).map(|i| order(i, "A-1", 1)).collect::<Vec<_>>(),
@@ -155,7 +109,7 @@ async fn batches_have_the_lambda_kafka_shape_and_everything_handled_is_committed
         (0, 0, 0)
     );
     assert_eq!(summary.stopped, Some(StopReason::Idle));
-    assert_eq!(committed_total(&client).await, 10);
+    assert_eq!(committed_total(&client, GROUP).await, 10);
 
     let batches = engine.handler().batches.lock().unwrap().clone();
     let event = serde_json::to_value(&batches[0]).unwrap();
@@ -182,7 +136,7 @@ async fn batches_have_the_lambda_kafka_shape_and_everything_handled_is_committed
 
 #[tokio::test]
 async fn a_poison_record_is_retried_then_dead_lettered_with_its_story_and_committed_past() {
-    let (_b, client) = setup(1).await;
+    let (_b, client) = broker_with_topics(&[(TOPIC, 1)]).await;
     let mut values: Vec<Value> = (0..5).map(|i| order(i, "A-1", 2)).collect();
     values[2] = json!({"order_id": "o-2", "note": "no sku"});
     produce(&client, &values).await;
@@ -205,9 +159,9 @@ async fn a_poison_record_is_retried_then_dead_lettered_with_its_story_and_commit
         (5, 1, 1, 2),
         "{summary:?}"
     );
-    assert_eq!(committed_total(&client).await, 5);
+    assert_eq!(committed_total(&client, GROUP).await, 5);
 
-    let dlq = all(&client, &format!("{TOPIC}.dlq")).await;
+    let dlq = read_topic(&client, &format!("{TOPIC}.dlq")).await;
     assert_eq!(dlq.len(), 1);
     let d = &dlq[0];
     assert_eq!(d.json::<Value>().unwrap(), values[2]);
@@ -231,7 +185,7 @@ async fn a_poison_record_is_retried_then_dead_lettered_with_its_story_and_commit
 
 #[tokio::test]
 async fn a_short_deadline_commits_what_was_handled_and_nothing_more() {
-    let (_b, client) = setup(1).await;
+    let (_b, client) = broker_with_topics(&[(TOPIC, 1)]).await;
     produce(
         &client,
         &(0..40).map(|i| order(i, "B-2", 1)).collect::<Vec<_>>(),
@@ -254,12 +208,16 @@ async fn a_short_deadline_commits_what_was_handled_and_nothing_more() {
     let handled = engine.handler().load().unwrap().orders;
     assert!(handled > 0 && handled < 40, "handled {handled}");
     assert_eq!(summary.records, handled);
-    assert_eq!(committed_total(&client).await, handled, "commit == handled");
+    assert_eq!(
+        committed_total(&client, GROUP).await,
+        handled,
+        "commit == handled"
+    );
     assert_eq!(summary.lag, 40 - handled);
 
     // The next invocations continue from the commit; every order is counted exactly once.
     for _ in 0..10 {
-        if committed_total(&client).await == 40 {
+        if committed_total(&client, GROUP).await == 40 {
             break;
         }
         engine.invoke(now_ms() + 30_000, &json!({})).await.unwrap();
@@ -270,7 +228,7 @@ async fn a_short_deadline_commits_what_was_handled_and_nothing_more() {
 
 #[tokio::test]
 async fn claim_checks_are_resolved_before_the_handler_and_a_missing_object_is_dead_lettered() {
-    let (_b, client) = setup(1).await;
+    let (_b, client) = broker_with_topics(&[(TOPIC, 1)]).await;
     let blobs = temp_dir("blobs");
     let store = Arc::new(LocalDirBlobStore::open(blobs.path()).unwrap());
     let claim = ClaimCheck::new(store.clone(), 64, "wharf");
@@ -324,7 +282,7 @@ async fn claim_checks_are_resolved_before_the_handler_and_a_missing_object_is_de
     let value: Value = serde_json::from_slice(&first.value_bytes().unwrap()).unwrap();
     assert_eq!(value, big, "the handler sees the payload, not the pointer");
     assert_eq!(first.header("wharf-payload"), None);
-    let dlq = all(&client, &format!("{TOPIC}.dlq")).await;
+    let dlq = read_topic(&client, &format!("{TOPIC}.dlq")).await;
     assert_eq!(dlq.len(), 1);
     assert_eq!(
         dlq[0].headers["wharf-payload"], "s3",
@@ -339,7 +297,7 @@ async fn claim_checks_are_resolved_before_the_handler_and_a_missing_object_is_de
 
 #[tokio::test]
 async fn an_unavailable_handler_commits_nothing_and_fails_the_invocation() {
-    let (_b, client) = setup(1).await;
+    let (_b, client) = broker_with_topics(&[(TOPIC, 1)]).await;
     produce(&client, &[order(0, "A", 1), order(1, "A", 1)]).await;
     let handler = Recorder {
         unavailable: true,
@@ -351,14 +309,18 @@ async fn an_unavailable_handler_commits_nothing_and_fails_the_invocation() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("unavailable"), "{err}");
-    assert_eq!(committed_total(&client).await, 0);
-    assert!(all(&client, &format!("{TOPIC}.dlq")).await.is_empty());
+    assert_eq!(committed_total(&client, GROUP).await, 0);
+    assert!(
+        read_topic(&client, &format!("{TOPIC}.dlq"))
+            .await
+            .is_empty()
+    );
     assert_eq!(live_members(&client).await, 0, "lease released");
 }
 
 #[tokio::test]
 async fn a_record_failing_once_is_retried_alone_and_then_committed() {
-    let (_b, client) = setup(1).await;
+    let (_b, client) = broker_with_topics(&[(TOPIC, 1)]).await;
     produce(
         &client,
         &(0..3).map(|i| order(i, "A", 1)).collect::<Vec<_>>(),
@@ -396,5 +358,5 @@ async fn a_record_failing_once_is_retried_alone_and_then_committed() {
         *engine.handler().0.lock().unwrap(),
         vec![vec![0, 1, 2], vec![1]]
     );
-    assert_eq!(committed_total(&client).await, 3);
+    assert_eq!(committed_total(&client, GROUP).await, 3);
 }

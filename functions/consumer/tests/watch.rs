@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wharf_client::wharf_proto::api::CreateTopic;
-use wharf_client::{Client, ClientConfig, FetchOptions, Record};
+use wharf_client::{Client, Record};
 use wharf_consumer::inventory::Stock;
+use wharf_testkit::client::{broker_with_topics, committed_total, read_partition};
 use wharf_testkit::temp_dir;
 use wharf_testkit::{Broker, LambdaWatch};
 
@@ -35,19 +35,7 @@ async fn invoke(
 /// A broker with the topic holding `n` orders of SKU `A-1` (quantity 1) and a poison record
 /// (no SKU) at offset `poison_at`.
 async fn broker_with_orders(n: usize, poison_at: usize) -> (Broker, Client) {
-    let broker = Broker::start();
-    let client = Client::new(ClientConfig::new(broker.url.clone())).unwrap();
-    client
-        .create_topic(&CreateTopic {
-            name: TOPIC.to_owned(),
-            partitions: 1,
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: None,
-            max_record_bytes: None,
-        })
-        .await
-        .unwrap();
+    let (broker, client) = broker_with_topics(&[(TOPIC, 1)]).await;
     let records: Vec<Record> = (0..n)
         .map(|i| {
             let value = if i == poison_at {
@@ -67,18 +55,6 @@ async fn broker_with_orders(n: usize, poison_at: usize) -> (Broker, Client) {
     (broker, client)
 }
 
-async fn committed(client: &Client) -> u64 {
-    match client.describe_group("inventory").await {
-        Ok(d) => d
-            .partitions
-            .iter()
-            .map(|p| p.committed_offset.unwrap_or(0))
-            .sum(),
-        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => 0,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 fn stock(dir: &wharf_testkit::tempfile::TempDir) -> Stock {
     match std::fs::read(dir.path().join("stock.json")) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
@@ -87,11 +63,7 @@ fn stock(dir: &wharf_testkit::tempfile::TempDir) -> Stock {
 }
 
 async fn dlq(client: &Client) -> Vec<wharf_client::ConsumerRecord> {
-    client
-        .fetch(&format!("{TOPIC}.dlq"), 0, FetchOptions::at(0))
-        .await
-        .unwrap()
-        .records
+    read_partition(client, &format!("{TOPIC}.dlq"), 0).await
 }
 
 #[tokio::test]
@@ -141,7 +113,7 @@ async fn inventory_under_cargo_lambda_commits_only_what_a_short_deadline_allowed
     assert!(handled > 0 && handled < 29, "handled {handled}: {short}");
     assert_eq!(short["records"], handled, "{short}");
     assert_eq!(
-        committed(&client).await,
+        committed_total(&client, "inventory").await,
         handled,
         "committed exactly what was handled"
     );
@@ -149,12 +121,12 @@ async fn inventory_under_cargo_lambda_commits_only_what_a_short_deadline_allowed
 
     // Full invocations drain the rest; the poison record ends in the DLQ after 1 + 2 attempts.
     for _ in 0..5 {
-        if committed(&client).await == 30 {
+        if committed_total(&client, "inventory").await == 30 {
             break;
         }
         invoke(&http, &watch, "wharf-inventory", &json!({})).await;
     }
-    assert_eq!(committed(&client).await, 30);
+    assert_eq!(committed_total(&client, "inventory").await, 30);
     let dead = dlq(&client).await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].headers["wharf-dlq-source-offset"], "28");
@@ -206,7 +178,7 @@ async fn target_mode_invokes_a_second_local_function_and_honours_its_batch_item_
     assert_eq!(summary["records"], 12, "{summary}");
     assert_eq!(summary["dead_lettered"], 1, "{summary}");
     assert_eq!(summary["failures"], 1, "{summary}");
-    assert_eq!(committed(&client).await, 12);
+    assert_eq!(committed_total(&client, "inventory").await, 12);
     let dead = dlq(&client).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].headers["wharf-dlq-source-offset"], "5");

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use wharf_blob::{LocalDirBlobStore, Pointer};
-use wharf_client::wharf_proto::api::CreateTopic;
-use wharf_client::{Client, ClientConfig, ConsumerRecord, FetchOptions};
+use wharf_client::{Client, ClientConfig, ConsumerRecord};
 use wharf_functions_shared::{ClaimCheck, Env};
 use wharf_producer::{Handler, Invocation, ProducerConfig, ProducerError};
-use wharf_testkit::Broker;
-use wharf_testkit::temp_dir;
+use wharf_testkit::client::{broker_with_topics, read_topic};
+use wharf_testkit::{Broker, temp_dir};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -31,21 +30,7 @@ struct Setup {
 
 impl Setup {
     async fn new(topics: &[(&str, u32)]) -> Self {
-        let broker = Broker::start();
-        let client = Client::new(ClientConfig::new(broker.url.clone())).unwrap();
-        for (name, partitions) in topics {
-            client
-                .create_topic(&CreateTopic {
-                    name: (*name).to_owned(),
-                    partitions: *partitions,
-                    retention_ms: None,
-                    retention_bytes: None,
-                    segment_bytes: None,
-                    max_record_bytes: None,
-                })
-                .await
-                .unwrap();
-        }
+        let (broker, client) = broker_with_topics(topics).await;
         Self {
             _broker: broker,
             client,
@@ -59,17 +44,7 @@ impl Setup {
 
     /// Every record of the topic, all partitions.
     async fn records(&self, topic: &str) -> Vec<ConsumerRecord> {
-        let desc = self.client.describe_topic(topic).await.unwrap();
-        let mut out = Vec::new();
-        for p in 0..desc.partitions {
-            let batch = self
-                .client
-                .fetch(topic, p, FetchOptions::at(0))
-                .await
-                .unwrap();
-            out.extend(batch.records);
-        }
-        out
+        read_topic(&self.client, topic).await
     }
 }
 

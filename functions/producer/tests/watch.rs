@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wharf_client::wharf_proto::api::CreateTopic;
-use wharf_client::{Client, ClientConfig, FetchOptions};
-use wharf_testkit::{Broker, LambdaWatch};
+use wharf_testkit::LambdaWatch;
+use wharf_testkit::client::{broker_with_topics, read_topic};
 
 const TOPIC: &str = "order.order-service.created";
 
@@ -25,19 +24,7 @@ async fn invoke(http: &reqwest::Client, url: &str, payload: &Value) -> Value {
 
 #[tokio::test]
 async fn sqs_event_invoked_twice_under_cargo_lambda_writes_each_record_once() {
-    let broker = Broker::start();
-    let client = Client::new(ClientConfig::new(broker.url.clone())).unwrap();
-    client
-        .create_topic(&CreateTopic {
-            name: TOPIC.to_owned(),
-            partitions: 2,
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: None,
-            max_record_bytes: None,
-        })
-        .await
-        .unwrap();
+    let (broker, client) = broker_with_topics(&[(TOPIC, 2)]).await;
     let watch = LambdaWatch::start(&[("WHARF_URL", &broker.url), ("WHARF_TOPIC", TOPIC)]);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(900))
@@ -55,17 +42,9 @@ async fn sqs_event_invoked_twice_under_cargo_lambda_writes_each_record_once() {
     );
     assert_eq!(invoke(&http, &url, &event).await, expected);
 
-    let mut total = 0;
-    for p in 0..2 {
-        total += client
-            .fetch(TOPIC, p, FetchOptions::at(0))
-            .await
-            .unwrap()
-            .records
-            .len();
-    }
     assert_eq!(
-        total, 2,
+        read_topic(&client, TOPIC).await.len(),
+        2,
         "two messages produced once each despite two invocations"
     );
     let init = watch.cold_start_init_us();

@@ -5,6 +5,9 @@
 //!   ([`Broker`]): start, SIGKILL, restart on the same port, SIGTERM, its log and CPU time.
 //! - [`lambda`]: `cargo lambda watch` serving the workspace's functions ([`LambdaWatch`]), with
 //!   the cargo-lambda installation the test scripts make.
+//! - `client` (feature `client`): clients of that broker, and the set-up and read-back helpers
+//!   the client, function and end-to-end tests share (topics, reads to the high watermark, a
+//!   group's committed offsets, polling until a condition holds).
 //! - [`process`]: the child-process plumbing both share (log capture, cargo's test environment
 //!   scrubbed from child `cargo` calls, free ports, the workspace's paths).
 //!
@@ -12,6 +15,8 @@
 //! dependency of their own for it.
 
 pub mod broker;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod lambda;
 pub mod process;
 

@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,8 +11,9 @@ use anyhow::{Context, Result, bail};
 use aws_sdk_s3::config::{Credentials, Region};
 use serde_json::{Value, json};
 use wharf_blob::{S3BlobStore, S3Config};
-use wharf_client::wharf_proto::api::CreateTopic;
-use wharf_client::{Client, ClientConfig, FetchOptions};
+use wharf_client::Client;
+use wharf_testkit::client::broker_with_topics;
+pub use wharf_testkit::client::{committed, committed_total, read_partition};
 use wharf_testkit::{Broker, LambdaWatch};
 
 /// The demo topic of the seed scenario (order service → inventory).
@@ -121,24 +121,6 @@ pub fn http() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-pub fn client(url: &str) -> Client {
-    Client::new(ClientConfig::new(url.to_owned())).expect("client")
-}
-
-pub async fn create_topic(client: &Client, name: &str, partitions: u32) {
-    client
-        .create_topic(&CreateTopic {
-            name: name.to_owned(),
-            partitions,
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: None,
-            max_record_bytes: None,
-        })
-        .await
-        .expect("create topic");
-}
-
 /// Invokes `function` through the Lambda Invoke API; an error unless it answered without a
 /// function error.
 pub async fn try_invoke(
@@ -197,23 +179,6 @@ pub async fn warm_producer(http: &reqwest::Client, watch: &LambdaWatch, topic: &
     .await;
 }
 
-/// Committed offsets per partition of `group` (empty before the first commit).
-pub async fn committed(client: &Client, group: &str) -> BTreeMap<u32, u64> {
-    match client.describe_group(group).await {
-        Ok(d) => d
-            .partitions
-            .iter()
-            .map(|p| (p.partition, p.committed_offset.unwrap_or(0)))
-            .collect(),
-        Err(e) if e.code() == Some(&wharf_client::ErrorCode::UnknownGroup) => BTreeMap::new(),
-        Err(e) => panic!("describe group {group}: {e}"),
-    }
-}
-
-pub async fn committed_total(client: &Client, group: &str) -> u64 {
-    committed(client, group).await.values().sum()
-}
-
 /// Records in `topic` (sum of high watermarks).
 pub async fn produced_total(client: &Client, topic: &str) -> u64 {
     client
@@ -254,23 +219,6 @@ pub async fn drain(
             eprintln!("consumer invocation failed (retrying): {e:#}");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-    }
-}
-
-/// Every record of partition `p` of `topic`.
-pub async fn fetch_all(client: &Client, topic: &str, p: u32) -> Vec<wharf_client::ConsumerRecord> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
-        let batch = client
-            .fetch(topic, p, FetchOptions::at(offset))
-            .await
-            .expect("fetch");
-        if batch.records.is_empty() {
-            return out;
-        }
-        offset = batch.next_offset;
-        out.extend(batch.records);
     }
 }
 
@@ -316,9 +264,7 @@ pub fn path_str(path: &Path) -> &str {
 /// A broker with `topic` of `partitions` partitions, its client, and a fresh bucket.
 pub async fn broker_with_topic(topic: &str, partitions: u32) -> (Broker, Client, Bucket) {
     let bucket = fresh_bucket().await;
-    let broker = Broker::start();
-    let client = client(&broker.url);
-    create_topic(&client, topic, partitions).await;
+    let (broker, client) = broker_with_topics(&[(topic, partitions)]).await;
     (broker, client, bucket)
 }
 

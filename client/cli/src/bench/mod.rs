@@ -65,14 +65,7 @@ pub async fn run(client: Client, args: BenchArgs) -> anyhow::Result<()> {
     )
     .unwrap_or(u64::MAX);
     client
-        .create_topic(&CreateTopic {
-            name: config.topic.clone(),
-            partitions: config.partitions,
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: None,
-            max_record_bytes: None,
-        })
+        .create_topic(&CreateTopic::new(config.topic.clone(), config.partitions))
         .await
         .with_context(|| format!("creating the bench topic {}", config.topic))?;
 

@@ -25,8 +25,18 @@
 //!   whole request on one partition, which is the sticky behaviour Kafka's producer has.
 //! - Memory: a record holds its permits (its encoded size) from `send` until its batch is
 //!   answered; the command channel is bounded too. Nothing grows without bound.
+//!
+//! # Files
+//! - this one: the settings, the errors, the [`Producer`] handle (`send`, `flush`, `close`) and
+//!   the partition-count cache;
+//! - `batch`: the background task that groups records into batches, seals them, keeps one
+//!   request in flight per batch key and answers each record's [`Delivery`];
+//! - `deliver`: one batch's request, retried under one idempotency key.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+mod batch;
+mod deliver;
+
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,16 +44,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use wharf_proto::ErrorCode;
-use wharf_proto::api::{ProduceRecord, ProduceResult};
+use wharf_proto::api::ProduceRecord;
 use wharf_proto::partitioner::partition_for_key;
 
-use crate::client::{Acks, Client, ProduceAnswer};
+use crate::client::{Acks, Client};
 use crate::error::Error;
 use crate::hooks::{HookError, OffloadHook};
 use crate::record::Record;
@@ -281,7 +288,7 @@ impl Producer {
             metadata: Mutex::new(HashMap::new()),
         });
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(BatchLoop::new(Arc::clone(&shared)).run(rx));
+        tokio::spawn(batch::BatchLoop::new(Arc::clone(&shared)).run(rx));
         Self {
             shared,
             tx,
@@ -458,356 +465,5 @@ impl Producer {
             },
         );
         Ok(description.partitions)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The background task
-
-#[derive(Debug)]
-struct OpenBatch {
-    records: Vec<Pending>,
-    bytes: usize,
-    deadline: Instant,
-}
-
-#[derive(Debug)]
-struct SealedBatch {
-    id: u64,
-    key: BatchKey,
-    records: Vec<Pending>,
-}
-
-/// What a finished request reports back to the loop.
-struct Finished {
-    id: u64,
-    key: BatchKey,
-    metas: Vec<PendingMeta>,
-    outcome: Result<ProduceAnswer, (u32, Error)>,
-}
-
-/// The parts of a [`Pending`] that stay with the loop while its wire form is in flight.
-#[derive(Debug)]
-struct PendingMeta {
-    predicted: Option<u32>,
-    reply: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
-    _permit: OwnedSemaphorePermit,
-}
-
-struct BatchLoop {
-    shared: Arc<Shared>,
-    open: HashMap<BatchKey, OpenBatch>,
-    /// Sealed batches waiting for the one in flight with the same key.
-    queued: HashMap<BatchKey, VecDeque<SealedBatch>>,
-    busy: HashSet<BatchKey>,
-    in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
-    /// Ids of sealed batches not yet answered.
-    unanswered: BTreeSet<u64>,
-    next_id: u64,
-    /// Flush callers waiting until every batch with an id below theirs is answered.
-    flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
-    close_waiters: Vec<oneshot::Sender<()>>,
-}
-
-impl BatchLoop {
-    fn new(shared: Arc<Shared>) -> Self {
-        Self {
-            shared,
-            open: HashMap::new(),
-            queued: HashMap::new(),
-            busy: HashSet::new(),
-            in_flight: FuturesUnordered::new(),
-            unanswered: BTreeSet::new(),
-            next_id: 0,
-            flush_waiters: Vec::new(),
-            close_waiters: Vec::new(),
-        }
-    }
-
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut receiving = true;
-        loop {
-            if !receiving && self.open.is_empty() && self.in_flight.is_empty() {
-                debug_assert!(self.queued.values().all(VecDeque::is_empty));
-                break;
-            }
-            let next_deadline = self.open.values().map(|b| b.deadline).min();
-            tokio::select! {
-                command = rx.recv(), if receiving => match command {
-                    Some(Command::Send { key, pending }) => self.add(key, *pending),
-                    Some(Command::Flush(done)) => {
-                        self.seal_all();
-                        self.flush_waiters.push((self.next_id, done));
-                        self.answer_flushes();
-                    }
-                    Some(Command::Close(done)) => {
-                        self.close_waiters.push(done);
-                        // Commands already queued are still drained; new sends fail.
-                        rx.close();
-                    }
-                    None => {
-                        receiving = false;
-                        self.seal_all();
-                    }
-                },
-                Some(finished) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    self.finish(finished);
-                }
-                () = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
-                    let now = Instant::now();
-                    let expired: Vec<BatchKey> = self
-                        .open
-                        .iter()
-                        .filter(|(_, b)| b.deadline <= now)
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for key in expired {
-                        self.seal(&key);
-                    }
-                }
-            }
-        }
-        for waiter in self.flush_waiters.drain(..) {
-            let _ = waiter.1.send(());
-        }
-        for waiter in self.close_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-    }
-
-    fn add(&mut self, key: BatchKey, pending: Pending) {
-        let config = Arc::clone(&self.shared);
-        let config = &config.config;
-        // A record that would push a non-empty batch over the size goes into the next batch.
-        if let Some(batch) = self.open.get(&key)
-            && !batch.records.is_empty()
-            && batch.bytes + pending.bytes > config.batch_bytes
-        {
-            self.seal(&key);
-        }
-        let linger = Duration::from_millis(config.linger_ms);
-        let batch = self.open.entry(key.clone()).or_insert_with(|| OpenBatch {
-            records: Vec::new(),
-            bytes: 0,
-            deadline: Instant::now() + linger,
-        });
-        batch.bytes += pending.bytes;
-        batch.records.push(pending);
-        if batch.bytes >= config.batch_bytes || batch.records.len() >= config.max_batch_records {
-            self.seal(&key);
-        }
-    }
-
-    fn seal_all(&mut self) {
-        let keys: Vec<BatchKey> = self.open.keys().cloned().collect();
-        for key in keys {
-            self.seal(&key);
-        }
-    }
-
-    fn seal(&mut self, key: &BatchKey) {
-        let Some(batch) = self.open.remove(key) else {
-            return;
-        };
-        debug_assert!(!batch.records.is_empty(), "open batches hold a record");
-        let id = self.next_id;
-        self.next_id += 1;
-        self.unanswered.insert(id);
-        let sealed = SealedBatch {
-            id,
-            key: key.clone(),
-            records: batch.records,
-        };
-        if self.busy.contains(key) {
-            self.queued
-                .entry(key.clone())
-                .or_default()
-                .push_back(sealed);
-        } else {
-            self.launch(sealed);
-        }
-    }
-
-    fn launch(&mut self, batch: SealedBatch) {
-        self.busy.insert(batch.key.clone());
-        let mut wire = Vec::with_capacity(batch.records.len());
-        let mut metas = Vec::with_capacity(batch.records.len());
-        for p in batch.records {
-            wire.push(p.wire);
-            metas.push(PendingMeta {
-                predicted: p.predicted,
-                reply: p.reply,
-                _permit: p.permit,
-            });
-        }
-        let shared = Arc::clone(&self.shared);
-        let (id, key) = (batch.id, batch.key);
-        self.in_flight.push(Box::pin(async move {
-            let outcome = deliver(&shared, &key.0, &wire).await;
-            Finished {
-                id,
-                key,
-                metas,
-                outcome,
-            }
-        }));
-    }
-
-    fn finish(&mut self, finished: Finished) {
-        let Finished {
-            id,
-            key,
-            metas,
-            outcome,
-        } = finished;
-        let topic = &key.0;
-        let counters = &self.shared.counters;
-        match outcome {
-            Ok(answer) if answer.results.len() == metas.len() => {
-                let mut stale_metadata = false;
-                for (meta, result) in metas.into_iter().zip(answer.results) {
-                    let outcome = record_outcome(topic, result);
-                    match &outcome {
-                        Ok(done) => {
-                            counters.records_acked.fetch_add(1, Ordering::Relaxed);
-                            stale_metadata |= meta.predicted.is_some_and(|p| p != done.partition);
-                        }
-                        Err(e) => {
-                            counters.records_failed.fetch_add(1, Ordering::Relaxed);
-                            stale_metadata |= matches!(e, ProduceError::Rejected { code, .. } if *code == ErrorCode::UnknownPartition);
-                        }
-                    }
-                    let _ = meta.reply.send(outcome);
-                }
-                if stale_metadata {
-                    tracing::debug!(topic = %topic, "partition count changed; refreshing metadata");
-                    self.shared.invalidate(topic);
-                }
-            }
-            Ok(answer) => {
-                let error = Arc::new(Error::Decode {
-                    operation: format!("produce {topic}"),
-                    status: answer.status,
-                    message: format!(
-                        "{} results for {} records",
-                        answer.results.len(),
-                        metas.len()
-                    ),
-                });
-                self.fail_all(topic, metas, 1, &error);
-            }
-            Err((attempts, error)) => {
-                if error.code() == Some(&ErrorCode::UnknownPartition) {
-                    self.shared.invalidate(topic);
-                }
-                self.fail_all(topic, metas, attempts, &Arc::new(error));
-            }
-        }
-        self.unanswered.remove(&id);
-        self.busy.remove(&key);
-        if let Some(next) = self.queued.get_mut(&key).and_then(VecDeque::pop_front) {
-            self.launch(next);
-        }
-        if self.queued.get(&key).is_some_and(VecDeque::is_empty) {
-            self.queued.remove(&key);
-        }
-        self.answer_flushes();
-    }
-
-    fn fail_all(&self, topic: &str, metas: Vec<PendingMeta>, attempts: u32, error: &Arc<Error>) {
-        self.shared
-            .counters
-            .records_failed
-            .fetch_add(metas.len() as u64, Ordering::Relaxed);
-        for meta in metas {
-            let _ = meta.reply.send(Err(ProduceError::BatchFailed {
-                topic: topic.to_owned(),
-                attempts,
-                source: Arc::clone(error),
-            }));
-        }
-    }
-
-    /// Answers the flushes whose batches (ids below their mark) are all answered.
-    fn answer_flushes(&mut self) {
-        let oldest = self.unanswered.first().copied().unwrap_or(u64::MAX);
-        let (done, waiting): (Vec<_>, Vec<_>) = self
-            .flush_waiters
-            .drain(..)
-            .partition(|(mark, _)| oldest >= *mark);
-        self.flush_waiters = waiting;
-        for (_, waiter) in done {
-            let _ = waiter.send(());
-        }
-    }
-}
-
-fn record_outcome(topic: &str, result: ProduceResult) -> Result<RecordMetadata, ProduceError> {
-    if let Some(e) = result.error {
-        return Err(ProduceError::Rejected {
-            code: e.error_code(),
-            message: e.message,
-            retriable: e.retriable,
-        });
-    }
-    match result.partition {
-        Some(partition) => Ok(RecordMetadata {
-            topic: topic.to_owned(),
-            partition,
-            offset: result.offset,
-            timestamp_ms: result.timestamp,
-        }),
-        None => Err(ProduceError::Rejected {
-            // Not a broker code: the client's own finding about the answer.
-            code: ErrorCode::Other("missing_partition".to_owned()),
-            message: "the broker's result names no partition".to_owned(),
-            retriable: false,
-        }),
-    }
-}
-
-/// Sends one batch, retrying retriable failures with the same idempotency key.
-async fn deliver(
-    shared: &Shared,
-    topic: &str,
-    records: &[ProduceRecord],
-) -> Result<ProduceAnswer, (u32, Error)> {
-    let config = &shared.config;
-    let counters = &shared.counters;
-    let idempotency_key = uuid::Uuid::new_v4().to_string();
-    let started = Instant::now();
-    let deadline = started + Duration::from_millis(config.delivery_timeout_ms);
-    let mut backoff = Duration::from_millis(config.retry_backoff_ms);
-    let max_backoff = Duration::from_millis(config.retry_backoff_max_ms);
-    counters.batches.fetch_add(1, Ordering::Relaxed);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        counters.requests.fetch_add(1, Ordering::Relaxed);
-        if attempt > 1 {
-            counters.retries.fetch_add(1, Ordering::Relaxed);
-        }
-        match shared
-            .client
-            .produce(topic, records, config.acks, Some(&idempotency_key))
-            .await
-        {
-            Ok(answer) => {
-                if answer.replayed {
-                    tracing::debug!(topic, attempt, key = %idempotency_key, "broker replayed an earlier answer");
-                }
-                return Ok(answer);
-            }
-            Err(e)
-                if e.is_retriable()
-                    && attempt < config.max_attempts.max(1)
-                    && Instant::now() + backoff < deadline =>
-            {
-                tracing::warn!(topic, attempt, key = %idempotency_key, error = %e, backoff_ms = backoff.as_millis() as u64, "produce failed; retrying with the same idempotency key");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(max_backoff);
-            }
-            Err(e) => return Err((attempt, e)),
-        }
     }
 }
