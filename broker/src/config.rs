@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
+pub use crate::pg::config::{CoordinationBackend, CoordinationConfig, PostgresConfig};
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,6 +63,10 @@ pub struct BrokerConfig {
     pub groups: GroupLimits,
     /// Bearer-token authorization. Off while no token is configured.
     pub auth: AuthConfig,
+    /// Where topic settings, idempotency outcomes and consumer groups are coordinated:
+    /// `embedded` (default) or `postgres` (`coordination.postgres.url`). Partition data stays in
+    /// `data_dir` either way.
+    pub coordination: CoordinationConfig,
 }
 
 impl Default for BrokerConfig {
@@ -84,6 +89,7 @@ impl Default for BrokerConfig {
             claim_check: ClaimCheckConfig::default(),
             groups: GroupLimits::default(),
             auth: AuthConfig::default(),
+            coordination: CoordinationConfig::default(),
         }
     }
 }
@@ -352,6 +358,17 @@ impl BrokerConfig {
         }
         if self.max_partitions_per_topic == 0 {
             return invalid("max_partitions_per_topic", "must be at least 1");
+        }
+        if self.coordination.backend == CoordinationBackend::Postgres {
+            if self.coordination.postgres.url.is_empty() {
+                return invalid(
+                    "coordination.postgres.url",
+                    "must be set when coordination.backend is postgres",
+                );
+            }
+            if self.coordination.postgres.max_connections < 2 {
+                return invalid("coordination.postgres.max_connections", "must be at least 2");
+            }
         }
         if self.retention_check_interval_ms == 0 {
             return invalid("retention_check_interval_ms", "must be positive");
