@@ -3,7 +3,7 @@
 # packages, on 127.0.0.1 and a free port.
 #
 #   bash infra/local/postgres.sh up     # install on first use (apt-get), initdb, start; prints env
-#   bash infra/local/postgres.sh env    # `WHARF_TEST_POSTGRES_URL=...` of the running server
+#   bash infra/local/postgres.sh env    # `export WHARF_TEST_POSTGRES_URL=...` of the running server
 #   bash infra/local/postgres.sh down   # stop the server this script started, remove its data
 #
 # `eval "$(bash infra/local/postgres.sh up)"` exports the URL for `cargo nextest run`.
@@ -75,7 +75,7 @@ up() {
   local bin
   bin="$(bin_dir)"
   if running; then
-    echo "WHARF_TEST_POSTGRES_URL=$(url)"
+    echo "export WHARF_TEST_POSTGRES_URL=$(url)"
     return
   fi
   rm -rf "$state"
@@ -96,7 +96,7 @@ up() {
     exit 1
   }
   as_owner "$bin/createdb" -h "$host" -p "$(cat "$state/port")" -U wharf wharf
-  echo "WHARF_TEST_POSTGRES_URL=$(url)"
+  echo "export WHARF_TEST_POSTGRES_URL=$(url)"
 }
 
 down() {
@@ -111,7 +111,7 @@ case "${1:-}" in
   down) down ;;
   env)
     if running; then
-      echo "WHARF_TEST_POSTGRES_URL=$(url)"
+      echo "export WHARF_TEST_POSTGRES_URL=$(url)"
     else
       echo "no PostgreSQL started by this script is running (bash $0 up)" >&2
       exit 3
