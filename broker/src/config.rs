@@ -623,4 +623,34 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("WHARF_MAX_WAIT_MS"), "{err}");
     }
+
+    #[test]
+    fn postgres_coordination_comes_from_the_environment_and_needs_a_url() {
+        let config = BrokerConfig::load(
+            &Overrides::default(),
+            env(&[
+                ("WHARF_COORDINATION_BACKEND", "postgres"),
+                (
+                    "WHARF_COORDINATION_POSTGRES_URL",
+                    "postgresql://wharf@127.0.0.1:5432/wharf",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.coordination.backend, CoordinationBackend::Postgres);
+        assert_eq!(
+            config.coordination.postgres.url,
+            "postgresql://wharf@127.0.0.1:5432/wharf"
+        );
+        let err = BrokerConfig::load(
+            &Overrides::default(),
+            env(&[("WHARF_COORDINATION_BACKEND", "postgres")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("coordination.postgres.url"), "{err}");
+        assert_eq!(
+            BrokerConfig::default().coordination.backend,
+            CoordinationBackend::Embedded
+        );
+    }
 }

@@ -49,12 +49,17 @@ CREATE TABLE IF NOT EXISTS wharf_groups (
 );
 ";
 
-/// Creates the tables if needed and records the version; refuses a newer schema.
-pub(super) async fn migrate(pool: &Pool) -> Result<(), PgError> {
-    let query = |operation| move |e| PgError::Query {
+fn query<E: std::error::Error + Send + Sync + 'static>(
+    operation: &'static str,
+) -> impl FnOnce(E) -> PgError {
+    move |e| PgError::Query {
         operation,
         source: boxed(e),
-    };
+    }
+}
+
+/// Creates the tables if needed and records the version; refuses a newer schema.
+pub(super) async fn migrate(pool: &Pool) -> Result<(), PgError> {
     let mut conn = pool.get().await.map_err(query("connect"))?;
     let tx = conn.transaction().await.map_err(query("begin migration"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
