@@ -367,7 +367,10 @@ impl BrokerConfig {
                 );
             }
             if self.coordination.postgres.max_connections < 2 {
-                return invalid("coordination.postgres.max_connections", "must be at least 2");
+                return invalid(
+                    "coordination.postgres.max_connections",
+                    "must be at least 2",
+                );
             }
         }
         if self.retention_check_interval_ms == 0 {
@@ -647,7 +650,10 @@ mod tests {
             env(&[("WHARF_COORDINATION_BACKEND", "postgres")]),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("coordination.postgres.url"), "{err}");
+        assert!(
+            err.to_string().contains("coordination.postgres.url"),
+            "{err}"
+        );
         assert_eq!(
             BrokerConfig::default().coordination.backend,
             CoordinationBackend::Embedded

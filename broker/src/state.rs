@@ -152,8 +152,8 @@ impl Broker {
         if config.coordination.backend == CoordinationBackend::Postgres {
             // Partition data stays in the data directory (still locked by `Embedded`); topic
             // settings, idempotency, groups and leadership move to the shared database.
-            let pg = PgCoordination::open(&config.coordination.postgres, config.groups.clone())
-                .await?;
+            let pg =
+                PgCoordination::open(&config.coordination.postgres, config.groups.clone()).await?;
             embedded.meta = Arc::new(pg.meta);
             embedded.groups = Arc::new(pg.groups);
             leader = Arc::new(pg.leader);

@@ -69,8 +69,8 @@
 
 mod coordinator;
 mod embedded;
-mod snapshot;
 pub mod error;
+mod snapshot;
 mod state;
 pub mod store;
 pub mod types;
@@ -82,10 +82,10 @@ mod tests;
 
 pub use coordinator::Coordinator;
 pub use embedded::{Clock, EmbeddedGroups};
-pub use snapshot::GroupSnapshot;
 pub use error::{
     BoundElsewhere, CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError,
     MemberError, OpenError, ResetError,
 };
+pub use snapshot::GroupSnapshot;
 pub use store::{OffsetStore, RedbOffsetStore, StoreError, StoredBinding, StoredOffset};
 pub use types::*;

@@ -123,7 +123,10 @@ impl Coordinator {
 
     /// The one group's state after the transition, with its epoch counter and clock.
     pub fn into_snapshot(mut self, name: &str) -> GroupSnapshot {
-        debug_assert!(self.groups.len() <= 1, "a snapshot coordinator holds one group");
+        debug_assert!(
+            self.groups.len() <= 1,
+            "a snapshot coordinator holds one group"
+        );
         GroupSnapshot {
             group: self.groups.remove(name),
             epochs: self.epochs,

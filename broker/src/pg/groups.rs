@@ -113,7 +113,10 @@ impl PgGroups {
             .await
             .map_err(remote("write group"))?;
         } else {
-            debug_assert!(!snapshot.exists(), "only a creating transition makes a group");
+            debug_assert!(
+                !snapshot.exists(),
+                "only a creating transition makes a group"
+            );
         }
         tx.commit().await.map_err(remote("commit group"))?;
         Ok(out)

@@ -146,6 +146,8 @@ fn pool(pg: tokio_postgres::Config, max_connections: usize) -> Result<Pool, PgEr
 }
 
 /// Boxes any client or pool error for the backends' error variants.
-fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> Box<dyn std::error::Error + Send + Sync> {
+fn boxed(
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Box<dyn std::error::Error + Send + Sync> {
     Box::new(e)
 }

@@ -65,7 +65,9 @@ pub(super) async fn migrate(pool: &Pool) -> Result<(), PgError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(query("lock migration"))?;
-    tx.batch_execute(DDL).await.map_err(query("create tables"))?;
+    tx.batch_execute(DDL)
+        .await
+        .map_err(query("create tables"))?;
     let found: Option<i32> = tx
         .query_opt("SELECT version FROM wharf_schema WHERE id = 1", &[])
         .await

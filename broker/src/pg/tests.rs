@@ -178,7 +178,11 @@ async fn a_zombie_commit_is_fenced_after_another_gateway_took_over() {
     // The old member's lease lapses (database clock); a new member joins through B.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let fresh = b.join("g", join("new", 30_000), 1).await.unwrap();
-    assert_eq!(fresh.assignments.len(), 1, "the lapsed member's partition moved");
+    assert_eq!(
+        fresh.assignments.len(),
+        1,
+        "the lapsed member's partition moved"
+    );
     assert_ne!(fresh.assignments[0].epoch, stale);
     let commit = |epoch| {
         vec![CommitOffset {
