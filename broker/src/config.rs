@@ -20,6 +20,7 @@ mod http;
 pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
 pub use http::HttpLimits;
+pub use crate::pg::config::{CoordinationBackend, CoordinationConfig, PostgresConfig};
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +74,10 @@ pub struct BrokerConfig {
     pub auth: AuthConfig,
     /// What one client may hold of the listener: connections, time, header and body bytes.
     pub http: HttpLimits,
+    /// Where topic settings, idempotency outcomes and consumer groups are coordinated:
+    /// `embedded` (default) or `postgres` (`coordination.postgres.url`). Partition data stays in
+    /// `data_dir` either way.
+    pub coordination: CoordinationConfig,
 }
 
 impl Default for BrokerConfig {
@@ -97,6 +102,7 @@ impl Default for BrokerConfig {
             groups: GroupLimits::default(),
             auth: AuthConfig::default(),
             http: HttpLimits::default(),
+            coordination: CoordinationConfig::default(),
         }
     }
 }
@@ -394,6 +400,20 @@ impl BrokerConfig {
         if self.max_partitions_per_topic == 0 {
             return invalid("max_partitions_per_topic", "must be at least 1");
         }
+        if self.coordination.backend == CoordinationBackend::Postgres {
+            if self.coordination.postgres.url.is_empty() {
+                return invalid(
+                    "coordination.postgres.url",
+                    "must be set when coordination.backend is postgres",
+                );
+            }
+            if self.coordination.postgres.max_connections < 2 {
+                return invalid(
+                    "coordination.postgres.max_connections",
+                    "must be at least 2",
+                );
+            }
+        }
         if self.retention_check_interval_ms == 0 {
             return invalid("retention_check_interval_ms", "must be positive");
         }
@@ -680,5 +700,38 @@ mod tests {
         let err = BrokerConfig::load(&Overrides::default(), env(&[("WHARF_MAX_WAIT_MS", "soon")]))
             .unwrap_err();
         assert!(err.to_string().contains("WHARF_MAX_WAIT_MS"), "{err}");
+    }
+
+    #[test]
+    fn postgres_coordination_comes_from_the_environment_and_needs_a_url() {
+        let config = BrokerConfig::load(
+            &Overrides::default(),
+            env(&[
+                ("WHARF_COORDINATION_BACKEND", "postgres"),
+                (
+                    "WHARF_COORDINATION_POSTGRES_URL",
+                    "postgresql://wharf@127.0.0.1:5432/wharf",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.coordination.backend, CoordinationBackend::Postgres);
+        assert_eq!(
+            config.coordination.postgres.url,
+            "postgresql://wharf@127.0.0.1:5432/wharf"
+        );
+        let err = BrokerConfig::load(
+            &Overrides::default(),
+            env(&[("WHARF_COORDINATION_BACKEND", "postgres")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("coordination.postgres.url"),
+            "{err}"
+        );
+        assert_eq!(
+            BrokerConfig::default().coordination.backend,
+            CoordinationBackend::Embedded
+        );
     }
 }

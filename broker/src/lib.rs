@@ -14,6 +14,8 @@
 //!   (topics, idempotency outcomes, claim-check deletions; group offsets share its database).
 //! - [`group`]: the synchronous consumer-group coordinator (leases, fair assignment, fenced
 //!   commits, durable topic bindings).
+//! - [`pg`]: the PostgreSQL coordination backend (`coordination.backend = "postgres"`): topic
+//!   settings, idempotency, groups and leadership in tables shared by several gateways.
 //! - [`claim`]: the broker side of the claim check (offload, presigned reads, object lifecycle).
 //! - [`auth`]: tokens and their rights on topic patterns, transport-independent.
 //! - [`service`]: what the broker does (produce, consume, groups, topics, background jobs) as a
@@ -34,6 +36,7 @@ pub use wharf_log as log;
 pub mod meta;
 pub mod metrics;
 pub mod partition;
+pub mod pg;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -173,6 +173,13 @@ pub enum MetaError {
         key: String,
         detail: String,
     },
+    /// A remote metadata store (PostgreSQL, `crate::pg`) failed or could not be reached.
+    #[error("metadata store {operation} failed: {source}")]
+    Remote {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The task running a blocking metadata call failed (it panicked or the runtime is stopping).
     #[error("metadata task failed: {detail}")]
     Task { detail: String },

@@ -8,12 +8,13 @@ use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::claim::{BrokerClaimCheck, ClaimError};
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, CoordinationBackend};
 use crate::group::{Coordinator, EmbeddedGroups, RedbOffsetStore};
 use crate::log::SyncObserver;
 use crate::meta::{EmbeddedMeta, MetaError, MetaStore};
 use crate::metrics::Metrics;
 use crate::partition::DiskLogs;
+use crate::pg::PgCoordination;
 use crate::service::backend::{AlwaysLeader, GroupBackend, Leadership, LogBackend, MetaBackend};
 use crate::storage::StorageError;
 use crate::storage::disk::DiskBackend;
@@ -51,6 +52,8 @@ pub enum RunError {
     GroupBackend(#[from] crate::service::groups::GroupError),
     #[error(transparent)]
     Claim(#[from] ClaimError),
+    #[error(transparent)]
+    Postgres(#[from] crate::pg::PgError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("startup task failed: {0}")]
@@ -143,9 +146,19 @@ impl Broker {
         stopping: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
         let for_open = config.clone();
-        let embedded = tokio::task::spawn_blocking(move || Embedded::open(&for_open))
+        let mut embedded = tokio::task::spawn_blocking(move || Embedded::open(&for_open))
             .await
             .map_err(|e| RunError::Startup(e.to_string()))??;
+        let mut leader: Arc<dyn Leadership> = Arc::new(AlwaysLeader);
+        if config.coordination.backend == CoordinationBackend::Postgres {
+            // Partition data stays in the data directory (still locked by `Embedded`); topic
+            // settings, idempotency, groups and leadership move to the shared database.
+            let pg =
+                PgCoordination::open(&config.coordination.postgres, config.groups.clone()).await?;
+            embedded.meta = Arc::new(pg.meta);
+            embedded.groups = Arc::new(pg.groups);
+            leader = Arc::new(pg.leader);
+        }
         let rules = TopicRules {
             defaults: config.topic_defaults.clone(),
             max_partitions: config.max_partitions_per_topic,
@@ -155,7 +168,7 @@ impl Broker {
         let broker = Self {
             claims,
             groups: embedded.groups,
-            leader: Arc::new(AlwaysLeader),
+            leader,
             auth: Auth::new(&config.auth),
             config,
             topics,

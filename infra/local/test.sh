@@ -21,6 +21,20 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "postgres"
+# A throwaway PostgreSQL (Debian's packages, temporary directory) for the coordination backend's
+# tests (broker/src/pg/). Stopped on exit unless it was already running before this script.
+stop_postgres=:
+if bash "$here/postgres.sh" env >/dev/null 2>&1; then
+  echo "PostgreSQL is already running; it stays up after the tests"
+else
+  stop_postgres='bash "$here/postgres.sh" down'
+  trap 'eval "$stop_postgres"; rm -rf "$logs"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+fi
+eval "$(bash "$here/postgres.sh" up)"
+
 step "local stack"
 # LocalStack on the host: S3 and SQS for the tests, CloudFormation, EC2, IAM, SSM and STS for the
 # deployment checks. Stopped on exit unless it was already running before this script (then it
@@ -31,7 +45,7 @@ stack="$here/stack.sh"
 if bash "$stack" status >/dev/null 2>&1; then
   echo "LocalStack is already running; it stays up after the tests"
 else
-  trap 'bash "$stack" down --localstack-only; rm -rf "$logs"' EXIT
+  trap 'bash "$stack" down --localstack-only; eval "$stop_postgres"; rm -rf "$logs"' EXIT
   # Turn Ctrl-C / kill into a normal exit so that the EXIT trap stops LocalStack.
   trap 'exit 130' INT
   trap 'exit 143' TERM

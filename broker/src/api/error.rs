@@ -352,9 +352,11 @@ impl From<MetaError> for ApiError {
             MetaError::Corruption { .. } => Self::Corruption {
                 detail: e.to_string(),
             },
-            MetaError::Store { .. } | MetaError::Task { .. } => Self::Internal {
-                detail: e.to_string(),
-            },
+            MetaError::Store { .. } | MetaError::Remote { .. } | MetaError::Task { .. } => {
+                Self::Internal {
+                    detail: e.to_string(),
+                }
+            }
         }
     }
 }

@@ -35,11 +35,11 @@ fn valid_name(name: &str, max_chars: usize) -> bool {
 /// leases never run backwards) and first sweeps the lapsed leases of the group it touches.
 #[derive(Debug)]
 pub struct Coordinator {
-    store: Box<dyn OffsetStore>,
-    limits: GroupLimits,
-    groups: BTreeMap<String, Group>,
-    epochs: EpochClock,
-    clock_ms: u64,
+    pub(super) store: Box<dyn OffsetStore>,
+    pub(super) limits: GroupLimits,
+    pub(super) groups: BTreeMap<String, Group>,
+    pub(super) epochs: EpochClock,
+    pub(super) clock_ms: u64,
 }
 
 impl Coordinator {

@@ -10,6 +10,8 @@
 //! - [`EmbeddedGroups`]: the coordinator behind a mutex as the service's
 //!   [`GroupBackend`](crate::service::backend::GroupBackend), with the wall clock.
 //! - `state`: one group's members, partition owners and the assignment rules.
+//! - [`GroupSnapshot`] (`snapshot`): one group's whole state as a value, for a shared store that
+//!   runs each transition of a group as load, coordinate, write back ([`crate::pg`]).
 //! - [`store`]: the durable offset store ([`OffsetStore`], [`RedbOffsetStore`]).
 //! - [`types`] (re-exported here): limits, requests, views and outcomes; [`error`]: one error enum
 //!   per operation family.
@@ -68,6 +70,7 @@
 mod coordinator;
 mod embedded;
 pub mod error;
+mod snapshot;
 mod state;
 pub mod store;
 pub mod types;
@@ -83,5 +86,6 @@ pub use error::{
     BoundElsewhere, CommitError, DeleteGroupError, DescribeError, FenceReason, JoinError,
     MemberError, OpenError, ResetError,
 };
+pub use snapshot::GroupSnapshot;
 pub use store::{OffsetStore, RedbOffsetStore, StoreError, StoredBinding, StoredOffset};
 pub use types::*;

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::types::{Assignment, MemberView, OffsetReset, PartitionView, Position};
 
 /// Bits of an epoch that count ownership changes within one broker run; the bits above hold the
@@ -13,7 +15,7 @@ pub(super) const MAX_GENERATION: u64 = (1 << (64 - EPOCH_SEQ_BITS)) - 1;
 /// Hands out epochs: `generation << 40 | n` with `n` counting up within this run. Generations are
 /// persisted and bumped at every open, so epochs are monotonic per partition and never reused,
 /// even across restarts, without a disk write per ownership change.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(super) struct EpochClock {
     generation: u64,
     seq: u64,
@@ -33,7 +35,7 @@ impl EpochClock {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Member {
     pub(super) lease_ms: u64,
     pub(super) lease_expires_at_ms: u64,
@@ -42,7 +44,7 @@ pub(super) struct Member {
 }
 
 /// One partition of the group's current topic.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Slot {
     owner: Option<String>,
     /// Bumped at every ownership change (0: never owned in this run).
@@ -52,7 +54,7 @@ struct Slot {
     position: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Group {
     /// The topic the group is bound to: set durably at its first join or offset reset and kept
     /// until the group (or the topic) is deleted. `None` only for a group loaded from offsets of

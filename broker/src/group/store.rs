@@ -48,6 +48,13 @@ pub enum StoreError {
         #[source]
         source: Box<redb::Error>,
     },
+    /// A remote group store (PostgreSQL, `crate::pg`) failed or could not be reached.
+    #[error("group store {operation} failed: {source}")]
+    Remote {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Maps any redb error of `operation` into a [`StoreError`].

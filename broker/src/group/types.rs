@@ -30,7 +30,7 @@ impl Default for GroupLimits {
 }
 
 /// Where a member starts on a partition the group has no committed offset for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OffsetReset {
     /// The log start (oldest retained record).

@@ -6,6 +6,7 @@
 //! holds the key, then answers what that request stored, and holds the key itself until the
 //! caller records its own outcome ([`MetaBackend::complete_idempotency`]) or drops the hold.
 
+use std::any::Any;
 use std::fmt::{self, Debug};
 
 use super::BoxFuture;
@@ -13,17 +14,18 @@ use crate::meta::{MetaError, ProduceIntent, StoredProduce, StoredTopic};
 
 /// Held while a request with an idempotency key runs; other claims on the key wait until it is
 /// completed or dropped. Dropping it without completing lets the next claim run the request.
-pub struct IdempotencyHold(Box<dyn Send + Sync>);
+pub struct IdempotencyHold(Box<dyn Any + Send + Sync>);
 
 impl IdempotencyHold {
     /// Wraps whatever keeps the key held (a lock guard, a pending row's token); dropping it
     /// must release the key.
-    pub fn new(inner: impl Send + Sync + 'static) -> Self {
+    pub fn new(inner: impl Any + Send + Sync) -> Self {
         Self(Box::new(inner))
     }
 
-    /// The implementation's own state, to finish the claim with.
-    pub fn into_inner(self) -> Box<dyn Send + Sync> {
+    /// The implementation's own state, to finish the claim with (`Any`, so the implementation
+    /// can take back the type it put in: a remote store's held connection).
+    pub fn into_inner(self) -> Box<dyn Any + Send + Sync> {
         self.0
     }
 }
