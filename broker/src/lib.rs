@@ -14,6 +14,8 @@
 //!   (topics, idempotency outcomes, claim-check deletions; group offsets share its database).
 //! - [`group`]: the synchronous consumer-group coordinator (leases, fair assignment, fenced
 //!   commits, durable topic bindings).
+//! - [`schema`]: the schema registry (subjects, versions, compatibility) and the record checks
+//!   produce runs against it, synchronous and transport-free.
 //! - [`claim`]: the broker side of the claim check (offload, presigned reads, object lifecycle).
 //! - [`auth`]: tokens and their rights on topic patterns, transport-independent.
 //! - [`service`]: what the broker does (produce, consume, groups, topics, background jobs) as a
@@ -31,6 +33,7 @@ pub mod group;
 pub use wharf_log as log;
 pub mod meta;
 pub mod metrics;
+pub mod schema;
 pub mod partition;
 pub mod server;
 pub mod service;

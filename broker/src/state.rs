@@ -51,6 +51,8 @@ pub enum RunError {
     GroupBackend(#[from] crate::service::groups::GroupError),
     #[error(transparent)]
     Claim(#[from] ClaimError),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("startup task failed: {0}")]
@@ -71,6 +73,8 @@ pub struct Broker {
     pub claims: BrokerClaimCheck,
     /// Consumer groups.
     pub groups: Arc<dyn GroupBackend>,
+    /// The schema registry (in the metadata database).
+    pub schemas: Arc<crate::schema::Registry>,
     /// Whether this broker runs the background jobs.
     pub leader: Arc<dyn Leadership>,
     /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
@@ -85,6 +89,7 @@ struct Embedded {
     meta: Arc<dyn MetaBackend>,
     logs: Arc<dyn LogBackend>,
     groups: Arc<dyn GroupBackend>,
+    schemas: Arc<crate::schema::Registry>,
     metrics: Metrics,
 }
 
@@ -120,6 +125,7 @@ impl Embedded {
             DiskBackend::new(dir.join("topics"), config.fsync)?.with_sync_observer(observer),
         );
         let offsets = RedbOffsetStore::new(store.database())?;
+        let schemas = Arc::new(crate::schema::Registry::open(store.database())?);
         let coordinator = Coordinator::open(Box::new(offsets), config.groups.clone())?;
         Ok(Self {
             lock,
@@ -129,6 +135,7 @@ impl Embedded {
                 coordinator,
                 crate::service::groups::clock,
             )),
+            schemas,
             metrics,
         })
     }
@@ -154,6 +161,7 @@ impl Broker {
         let broker = Self {
             claims,
             groups: embedded.groups,
+            schemas: embedded.schemas,
             leader: Arc::new(AlwaysLeader),
             auth: Auth::new(&config.auth),
             config,
@@ -189,6 +197,7 @@ impl Broker {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         };
         match self.topics.create(req, now_ms()).await {
             Ok(topic) => Ok(topic),

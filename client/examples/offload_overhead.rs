@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await?;
     let value = Bytes::from(

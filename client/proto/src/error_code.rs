@@ -80,6 +80,9 @@ error_codes! {
     InvalidBase64 = "invalid_base64",
     InvalidTimestamp = "invalid_timestamp",
     InvalidHeader = "invalid_header",
+    /// A record's key or value does not match the topic's schema (`details`: subject,
+    /// schema_id, version, pointer).
+    SchemaViolation = "schema_violation",
     // 401 / 403
     Unauthorized = "unauthorized",
     Forbidden = "forbidden",

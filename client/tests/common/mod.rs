@@ -24,6 +24,7 @@ pub async fn create_topic(client: &Client, name: &str, partitions: u32) {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await
         .expect("create topic");

@@ -186,6 +186,7 @@ impl<H: BatchHandler> Engine<H> {
                     retention_bytes: None,
                     segment_bytes: None,
                     max_record_bytes: None,
+                    schema_validation: None,
                 };
                 match self.client.create_topic(&request).await {
                     Ok(_) => {

@@ -38,6 +38,7 @@ async fn setup(partitions: u32) -> (Broker, Client) {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await
         .unwrap();

@@ -45,6 +45,7 @@ async fn broker_with_orders(n: usize, poison_at: usize) -> (Broker, Client) {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await
         .unwrap();

@@ -42,6 +42,7 @@ impl Setup {
                     retention_bytes: None,
                     segment_bytes: None,
                     max_record_bytes: None,
+                    schema_validation: None,
                 })
                 .await
                 .unwrap();

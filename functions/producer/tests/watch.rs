@@ -35,6 +35,7 @@ async fn sqs_event_invoked_twice_under_cargo_lambda_writes_each_record_once() {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await
         .unwrap();

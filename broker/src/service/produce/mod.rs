@@ -2,12 +2,14 @@
 //! `acks`, without HTTP.
 //!
 //! - [`record`]: validation of one record of either format ([`RecordError`] refuses it alone).
+//! - `schema`: the check of each record against the topic's schemas, before the claim check.
 //! - `grouping`: records sorted into one batch per partition as they are validated.
 //! - here: [`produce`], which appends one batch per partition and reports a [`ProduceOutcome`];
 //!   with an idempotency key, the first outcome is stored and replayed to retries.
 
 mod grouping;
 pub mod record;
+mod schema;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +21,7 @@ use wharf_proto::binary;
 
 use crate::meta::{MetaError, StoredProduce};
 use crate::metrics::{AcksLabels, TopicLabels};
+use crate::schema::TopicCheck;
 use crate::state::{Broker, now_ms};
 use crate::storage::{Durability, StorageError};
 use crate::topic::Topic;
@@ -146,6 +149,7 @@ pub async fn produce(
 fn parse_json_records(
     body: &[u8],
     limits: &Limits<'_>,
+    check: Option<&TopicCheck>,
     group: &mut Grouping<'_>,
 ) -> Result<(), ProduceError> {
     if !is_json_object(body) {
@@ -159,7 +163,7 @@ fn parse_json_records(
         })?;
     group.reserve(envelope.records.len());
     for raw in &envelope.records {
-        group.add(prepare(raw, limits));
+        group.add(schema::apply(check, prepare(raw, limits)));
     }
     Ok(())
 }
@@ -170,13 +174,14 @@ fn parse_json_records(
 fn parse_binary_records(
     body: &bytes::Bytes,
     limits: &Limits<'_>,
+    check: Option<&TopicCheck>,
     group: &mut Grouping<'_>,
 ) -> Result<(), ProduceError> {
     // Record by record: each goes from the body straight into its partition's batch. A decode
     // error part-way refuses the whole request; nothing has been appended yet.
     let records = binary::ProduceRequestDecoder::new(body)?;
     group.reserve(records.record_count());
-    records.for_each(|record| group.add(prepare_binary(record, limits)))?;
+    records.for_each(|record| group.add(schema::apply(check, prepare_binary(record, limits))))?;
     Ok(())
 }
 
@@ -220,11 +225,20 @@ async fn produce_records(
         now_ms: now_ms(),
         offload_threshold: Some(broker.claims.threshold_bytes()),
     };
+    // One view of the topic's subjects for the whole request: a registration meanwhile
+    // applies to the next request.
+    let check = broker
+        .schemas
+        .check_for(&topic.name, config.schema_validation);
     let choose_sticky = || topic.next_sticky_partition();
     let mut group = Grouping::new(&choose_sticky);
     match input.format {
-        RecordsFormat::Json => parse_json_records(input.body, &limits, &mut group)?,
-        RecordsFormat::Binary => parse_binary_records(input.body, &limits, &mut group)?,
+        RecordsFormat::Json => {
+            parse_json_records(input.body, &limits, check.as_ref(), &mut group)?;
+        }
+        RecordsFormat::Binary => {
+            parse_binary_records(input.body, &limits, check.as_ref(), &mut group)?;
+        }
     }
     if group.results.is_empty() {
         return Err(ProduceError::EmptyBatch);

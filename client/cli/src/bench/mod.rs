@@ -72,6 +72,7 @@ pub async fn run(client: Client, args: BenchArgs) -> anyhow::Result<()> {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await
         .with_context(|| format!("creating the bench topic {}", config.topic))?;
