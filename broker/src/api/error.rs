@@ -404,7 +404,7 @@ impl IntoResponse for RegistryApiError {
         let body = json!({
             "error_code": error_code,
             "message": message,
-            "error": {"code": code, "message": message},
+            "error": {"code": code, "message": message, "retriable": status.is_server_error()},
         });
         (
             status,
