@@ -29,7 +29,7 @@ pub const SCHEMA_ID_HEADER: &str = "wharf-schema-id";
 pub const KEY_SCHEMA_ID_HEADER: &str = "wharf-key-schema-id";
 
 /// The format of a schema (Confluent's `schemaType`; absent means AVRO).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SchemaType {
     Avro,

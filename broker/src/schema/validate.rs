@@ -77,15 +77,22 @@ impl Compiled {
             }
             Self::Avro(schema) => {
                 let mut rest = payload;
-                apache_avro::from_avro_datum(schema, &mut rest, None)
+                let value = apache_avro::from_avro_datum(schema, &mut rest, None)
                     .map_err(|e| (String::new(), format!("payload does not decode: {e}")))?;
-                if rest.is_empty() {
-                    Ok(())
-                } else {
-                    Err((
+                if !rest.is_empty() {
+                    return Err((
                         String::new(),
                         format!("{} bytes left after the Avro datum", rest.len()),
-                    ))
+                    ));
+                }
+                // The decoder reads a string or bytes shorter than its length prefix without
+                // complaint; the datum's own encoding must be the payload, byte for byte.
+                let again = apache_avro::to_avro_datum(schema, value)
+                    .map_err(|e| (String::new(), format!("payload does not decode: {e}")))?;
+                if again == payload {
+                    Ok(())
+                } else {
+                    Err((String::new(), "payload is truncated or not canonical Avro".into()))
                 }
             }
         }
