@@ -98,10 +98,12 @@ def main(base):
           "adding a field with a default is backward compatible")
     check(client.test_compatibility(avro_subject, Schema(ORDER_AVRO_BREAKING, "AVRO")) is False,
           "changing a field's type is not")
-    check(client.set_compatibility(avro_subject, "FULL") == "FULL", "set FULL")
+    check(client.set_compatibility(avro_subject, "FULL")["compatibility"] == "FULL", "set FULL")
     check(client.get_compatibility(avro_subject) == "FULL", "read FULL back")
     v2_id = client.register_schema(avro_subject, Schema(ORDER_AVRO_V2, "AVRO"))
-    check(client.get_latest_version(avro_subject).version == 2, "v2 registered under FULL")
+    found = client.lookup_schema(avro_subject, Schema(ORDER_AVRO_V2, "AVRO"))
+    check((found.schema_id, found.version) == (v2_id, 2), f"v2 registered under FULL: {found}")
+    check(client.get_versions(avro_subject) == [1, 2], "both versions listed")
 
     # Avro through Wharf, byte-equal, decoded by the deserialiser.
     ctx = SerializationContext("schemacheck.avro", MessageField.VALUE)

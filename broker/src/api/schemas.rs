@@ -102,10 +102,22 @@ fn describe(s: &RegisteredSchema) -> Value {
     })
 }
 
+/// A boolean query flag as clients spell it (`true`, `True`, `false`...); anything but
+/// `true` is false.
+fn flag(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.eq_ignore_ascii_case("true"))
+}
+
 #[derive(Debug, Deserialize)]
 struct DeletedQuery {
     #[serde(default)]
-    deleted: bool,
+    deleted: Option<String>,
+}
+
+impl DeletedQuery {
+    fn deleted(&self) -> bool {
+        flag(self.deleted.as_deref())
+    }
 }
 
 /// A schema as clients send it.
@@ -150,7 +162,7 @@ async fn list_subjects(
     let caller = caller(&broker, &headers)?;
     let subjects: Vec<String> = broker
         .schemas
-        .subjects(q.deleted)
+        .subjects(q.deleted())
         .into_iter()
         .filter(|s| caller.sees(subject_topic(s)))
         .collect();
@@ -164,7 +176,7 @@ async fn list_versions(
     headers: HeaderMap,
 ) -> Answer {
     may_read(&broker, &headers, &subject)?;
-    answer(json!(broker.schemas.versions(&subject, q.deleted)?))
+    answer(json!(broker.schemas.versions(&subject, q.deleted())?))
 }
 
 async fn register(
@@ -188,7 +200,7 @@ async fn get_version(
 ) -> Answer {
     may_read(&broker, &headers, &subject)?;
     let version = VersionRef::parse(&version)?;
-    answer(describe(&broker.schemas.get(&subject, version, q.deleted)?))
+    answer(describe(&broker.schemas.get(&subject, version, q.deleted())?))
 }
 
 async fn get_version_text(
@@ -342,7 +354,7 @@ async fn put_subject_level(
 #[derive(Debug, Deserialize)]
 struct VerboseQuery {
     #[serde(default)]
-    verbose: bool,
+    verbose: Option<String>,
 }
 
 async fn test_compatibility(
@@ -360,7 +372,7 @@ async fn test_compatibility(
         .schemas
         .test_compatibility(&subject, version, kind, &body.schema)?;
     let mut out = json!({"is_compatible": reasons.is_empty()});
-    if q.verbose {
+    if flag(q.verbose.as_deref()) {
         out["messages"] = json!(reasons);
     }
     answer(out)
