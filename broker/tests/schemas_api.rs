@@ -34,7 +34,8 @@ fn registered_id(api: &Api, subject: &str, kind: &str, schema: &str) -> u32 {
 }
 
 fn topic_with(api: &Api, name: &str, mode: &str) {
-    let body = api.create_topic_with(&json!({"name": name, "partitions": 1, "schema_validation": mode}));
+    let body =
+        api.create_topic_with(&json!({"name": name, "partitions": 1, "schema_validation": mode}));
     assert_eq!(body["schema_validation"], mode, "{body}");
 }
 
@@ -75,8 +76,14 @@ fn registry_round_trips_subjects_versions_ids_and_levels_with_confluents_codes()
     let (status, v2) = register(&api, "orders-value", "AVRO", ORDER_AVRO_V2);
     assert_eq!((status, v2["version"].clone()), (200, json!(2)), "{v2}");
 
-    assert_eq!(api.get("/schemas/subjects").1, json!(["orders-value", "refunds-value"]));
-    assert_eq!(api.get("/schemas/subjects/orders-value/versions").1, json!([1, 2]));
+    assert_eq!(
+        api.get("/schemas/subjects").1,
+        json!(["orders-value", "refunds-value"])
+    );
+    assert_eq!(
+        api.get("/schemas/subjects/orders-value/versions").1,
+        json!([1, 2])
+    );
     let (_, latest) = api.get("/schemas/subjects/orders-value/versions/latest");
     assert_eq!(latest["schema"], ORDER_AVRO_V2);
     assert_eq!(latest["version"], 2);
@@ -86,10 +93,17 @@ fn registry_round_trips_subjects_versions_ids_and_levels_with_confluents_codes()
         "/schemas/subjects/orders-value",
         &json!({"schema": ORDER_AVRO}),
     );
-    assert_eq!((status, found["version"].clone()), (200, json!(1)), "{found}");
+    assert_eq!(
+        (status, found["version"].clone()),
+        (200, json!(1)),
+        "{found}"
+    );
 
     // Compatibility: BACKWARD by default; a field without a default is refused (409).
-    assert_eq!(api.get("/schemas/config").1, json!({"compatibilityLevel": "BACKWARD"}));
+    assert_eq!(
+        api.get("/schemas/config").1,
+        json!({"compatibilityLevel": "BACKWARD"})
+    );
     // A new field without a default: the new reader cannot fill it in data written with v2.
     let breaking = ORDER_AVRO_V2.replace("]}", r#",{"name":"note","type":"string"}]}"#);
     let (status, test) = api.post(
@@ -100,7 +114,11 @@ fn registry_round_trips_subjects_versions_ids_and_levels_with_confluents_codes()
     assert_eq!(test["is_compatible"], false);
     assert!(!test["messages"].as_array().unwrap().is_empty(), "{test}");
     let (status, refused) = register(&api, "orders-value", "AVRO", &breaking);
-    assert_eq!((status, refused["error_code"].clone()), (409, json!(409)), "{refused}");
+    assert_eq!(
+        (status, refused["error_code"].clone()),
+        (409, json!(409)),
+        "{refused}"
+    );
     let resp = api
         .request(reqwest::Method::PUT, "/schemas/config/orders-value")
         .json(&json!({"compatibility": "NONE"}))
@@ -114,10 +132,17 @@ fn registry_round_trips_subjects_versions_ids_and_levels_with_confluents_codes()
     assert_eq!(register(&api, "orders-value", "AVRO", &breaking).0, 200);
 
     // Soft delete: the version disappears, its id still resolves.
-    assert_eq!(api.delete("/schemas/subjects/orders-value/versions/1"), (200, json!(1)));
-    assert_eq!(api.get("/schemas/subjects/orders-value/versions").1, json!([2, 3]));
     assert_eq!(
-        api.get("/schemas/subjects/orders-value/versions?deleted=true").1,
+        api.delete("/schemas/subjects/orders-value/versions/1"),
+        (200, json!(1))
+    );
+    assert_eq!(
+        api.get("/schemas/subjects/orders-value/versions").1,
+        json!([2, 3])
+    );
+    assert_eq!(
+        api.get("/schemas/subjects/orders-value/versions?deleted=true")
+            .1,
         json!([1, 2, 3])
     );
     assert_eq!(api.get(&format!("/schemas/schemas/ids/{id}")).0, 200);
@@ -130,13 +155,25 @@ fn registry_round_trips_subjects_versions_ids_and_levels_with_confluents_codes()
         ("/schemas/subjects/orders-value/versions/zero", 422, 42202),
     ] {
         let (got, body) = api.get(path);
-        assert_eq!((got, body["error_code"].clone()), (status, json!(code)), "{path}: {body}");
+        assert_eq!(
+            (got, body["error_code"].clone()),
+            (status, json!(code)),
+            "{path}: {body}"
+        );
         common::error_code(got, &body);
     }
     let (status, invalid) = register(&api, "orders-value", "AVRO", r#"{"type":"record"}"#);
-    assert_eq!((status, invalid["error_code"].clone()), (422, json!(42201)), "{invalid}");
+    assert_eq!(
+        (status, invalid["error_code"].clone()),
+        (422, json!(42201)),
+        "{invalid}"
+    );
     let (status, invalid) = register(&api, "orders-value", "JSON", r#"{"type":12}"#);
-    assert_eq!((status, invalid["error_code"].clone()), (422, json!(42201)), "{invalid}");
+    assert_eq!(
+        (status, invalid["error_code"].clone()),
+        (422, json!(42201)),
+        "{invalid}"
+    );
 }
 
 #[test]
@@ -147,7 +184,10 @@ fn json_validation_refuses_invalid_records_alone_and_tags_the_others() {
     let (status, body) = api.produce("orders", json!([{"value": {"id": 1}}]));
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["results"][0]["error"]["code"], "schema_violation");
-    assert_eq!(body["results"][0]["error"]["details"]["subject"], "orders-value");
+    assert_eq!(
+        body["results"][0]["error"]["details"]["subject"],
+        "orders-value"
+    );
 
     let id = registered_id(&api, "orders-value", "JSON", ORDER_JSON);
     let (status, body) = api.produce(
@@ -177,14 +217,20 @@ fn json_validation_refuses_invalid_records_alone_and_tags_the_others() {
     );
     let details = &results[1]["error"]["details"];
     assert_eq!(details["pointer"], "/lines/1/qty", "{details}");
-    assert_eq!((details["schema_id"].clone(), details["version"].clone()), (json!(id), json!(1)));
+    assert_eq!(
+        (details["schema_id"].clone(), details["version"].clone()),
+        (json!(id), json!(1))
+    );
     assert_eq!(results[5]["error"]["details"]["pointer"], "", "{body}");
 
     let records = api.fetch_all("orders", 0);
     let keys: Vec<&str> = records.iter().map(|r| r["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["a", "c", "d"]);
     assert_eq!(records[0]["headers"]["wharf-schema-id"], id.to_string());
-    assert!(records[1]["headers"].get("wharf-schema-id").is_none(), "a tombstone is not tagged");
+    assert!(
+        records[1]["headers"].get("wharf-schema-id").is_none(),
+        "a tombstone is not tagged"
+    );
 
     // A header naming a schema id that is not a version of the subject is refused.
     let other = registered_id(&api, "elsewhere-value", "JSON", r#"{"type":"string"}"#);
@@ -247,13 +293,26 @@ fn registering_needs_admin_and_reading_needs_a_right_on_the_topic() {
     let producer = Api::with_token(&broker.url, "orders-producer1");
     let anonymous = Api::new(&broker.url);
     let (status, body) = register(&producer, "orders-value", "AVRO", ORDER_AVRO);
-    assert_eq!((status, body["error_code"].clone()), (403, json!(40301)), "{body}");
-    assert_eq!(register(&anonymous, "orders-value", "AVRO", ORDER_AVRO).0, 401);
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (403, json!(40301)),
+        "{body}"
+    );
+    assert_eq!(
+        register(&anonymous, "orders-value", "AVRO", ORDER_AVRO).0,
+        401
+    );
     registered_id(&admin, "orders-value", "AVRO", ORDER_AVRO);
     registered_id(&admin, "payments-value", "AVRO", ORDER_AVRO);
-    assert_eq!(producer.get("/schemas/subjects/orders-value/versions/1").0, 200);
+    assert_eq!(
+        producer.get("/schemas/subjects/orders-value/versions/1").0,
+        200
+    );
     assert_eq!(producer.get("/schemas/subjects").1, json!(["orders-value"]));
-    assert_eq!(producer.get("/schemas/subjects/payments-value/versions").0, 403);
+    assert_eq!(
+        producer.get("/schemas/subjects/payments-value/versions").0,
+        403
+    );
 }
 
 #[test]
@@ -269,11 +328,23 @@ fn schemas_levels_and_topic_modes_survive_a_restart() {
     assert_eq!(resp.status(), 200);
     broker.restart();
     let api = Api::new(&broker.url);
-    assert_eq!(api.get("/schemas/subjects/orders-value/versions").1, json!([1]));
-    assert_eq!(api.get(&format!("/schemas/schemas/ids/{id}")).1["schema"], ORDER_JSON);
-    assert_eq!(api.get("/schemas/config").1, json!({"compatibilityLevel": "FULL"}));
+    assert_eq!(
+        api.get("/schemas/subjects/orders-value/versions").1,
+        json!([1])
+    );
+    assert_eq!(
+        api.get(&format!("/schemas/schemas/ids/{id}")).1["schema"],
+        ORDER_JSON
+    );
+    assert_eq!(
+        api.get("/schemas/config").1,
+        json!({"compatibilityLevel": "FULL"})
+    );
     assert_eq!(api.describe("orders")["schema_validation"], "json");
-    let (status, body) = api.produce("orders", json!([{"value": {"id": "x"}}, {"value": {"id": 1}}]));
+    let (status, body) = api.produce(
+        "orders",
+        json!([{"value": {"id": "x"}}, {"value": {"id": 1}}]),
+    );
     assert_eq!(status, 207, "{body}");
     assert_eq!(body["results"][0]["error"]["details"]["pointer"], "/id");
     // Ids keep growing across the restart.

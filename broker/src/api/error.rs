@@ -388,7 +388,11 @@ impl RegistryApiError {
             Self::Api(e) => {
                 let status = e.status();
                 // Confluent's convention: the status followed by a digit (40101, 50001...).
-                (status, u32::from(status.as_u16()) * 100 + 1, e.code().to_string())
+                (
+                    status,
+                    u32::from(status.as_u16()) * 100 + 1,
+                    e.code().to_string(),
+                )
             }
         }
     }

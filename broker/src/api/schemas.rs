@@ -54,7 +54,10 @@ pub fn routes() -> Router<Arc<Broker>> {
         )
         .route("/schemas/schemas/ids/{id}", get(get_by_id))
         .route("/schemas/schemas/ids/{id}/versions", get(get_id_versions))
-        .route("/schemas/config", get(get_global_level).put(put_global_level))
+        .route(
+            "/schemas/config",
+            get(get_global_level).put(put_global_level),
+        )
         .route(
             "/schemas/config/{subject}",
             get(get_subject_level).put(put_subject_level),
@@ -200,7 +203,11 @@ async fn get_version(
 ) -> Answer {
     may_read(&broker, &headers, &subject)?;
     let version = VersionRef::parse(&version)?;
-    answer(describe(&broker.schemas.get(&subject, version, q.deleted())?))
+    answer(describe(&broker.schemas.get(
+        &subject,
+        version,
+        q.deleted(),
+    )?))
 }
 
 async fn get_version_text(
@@ -248,7 +255,11 @@ async fn lookup(
     may_read(&broker, &headers, &subject)?;
     let body = schema_body(&headers, body).await?;
     let kind = body.kind()?;
-    answer(describe(&broker.schemas.lookup(&subject, kind, &body.schema)?))
+    answer(describe(&broker.schemas.lookup(
+        &subject,
+        kind,
+        &body.schema,
+    )?))
 }
 
 fn parse_id(text: &str) -> Result<u32, SchemaError> {

@@ -90,7 +90,9 @@ fn json_reads(reader: &Value, writer: &Value, at: &str, out: &mut Vec<String>) {
         (Value::Object(r), Value::Object(w)) => (r, w),
         (Value::Object(r), Value::Bool(true)) if r.is_empty() => return,
         (Value::Object(_), Value::Bool(true)) => {
-            out.push(format!("{at}: the writer accepts anything, the reader constrains it"));
+            out.push(format!(
+                "{at}: the writer accepts anything, the reader constrains it"
+            ));
             return;
         }
         _ => {
@@ -172,8 +174,14 @@ fn objects(r: &Map<String, Value>, w: &Map<String, Value>, at: &str, out: &mut V
         }
     }
     let empty = Map::new();
-    let r_props = r.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-    let w_props = w.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+    let r_props = r
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let w_props = w
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let r_additional = r.get("additionalProperties");
     for (name, w_prop) in w_props {
         let here = format!("{at}/properties/{name}");
@@ -186,8 +194,7 @@ fn objects(r: &Map<String, Value>, w: &Map<String, Value>, at: &str, out: &mut V
             (None, None) => {}
         }
     }
-    if r_additional == Some(&Value::Bool(false)) && w.get("additionalProperties") != r_additional
-    {
+    if r_additional == Some(&Value::Bool(false)) && w.get("additionalProperties") != r_additional {
         out.push(format!(
             "{at}: the reader closes the content model (additionalProperties false), the writer does not"
         ));
@@ -196,14 +203,26 @@ fn objects(r: &Map<String, Value>, w: &Map<String, Value>, at: &str, out: &mut V
 
 fn bounds(r: &Map<String, Value>, w: &Map<String, Value>, at: &str, out: &mut Vec<String>) {
     let number = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64);
-    for lower in ["minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"] {
+    for lower in [
+        "minimum",
+        "exclusiveMinimum",
+        "minLength",
+        "minItems",
+        "minProperties",
+    ] {
         if let Some(rv) = number(r, lower)
             && number(w, lower).is_none_or(|wv| rv > wv)
         {
             out.push(format!("{at}: `{lower}` is stricter in the reader"));
         }
     }
-    for upper in ["maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"] {
+    for upper in [
+        "maximum",
+        "exclusiveMaximum",
+        "maxLength",
+        "maxItems",
+        "maxProperties",
+    ] {
         if let Some(rv) = number(r, upper)
             && number(w, upper).is_none_or(|wv| rv < wv)
         {
@@ -264,8 +283,12 @@ mod tests {
         let renamed = avro_record(r#"{"name":"order_id","type":"int"}"#);
         assert_eq!(avro(&base, &renamed), (false, false));
         // Add an enum symbol: backward (new readers know every old symbol), not forward.
-        let colour = |symbols: &str| format!(r#"{{"type":"enum","name":"Colour","symbols":[{symbols}]}}"#);
-        let (rg, rgb) = (colour(r#""RED","GREEN""#), colour(r#""RED","GREEN","BLUE""#));
+        let colour =
+            |symbols: &str| format!(r#"{{"type":"enum","name":"Colour","symbols":[{symbols}]}}"#);
+        let (rg, rgb) = (
+            colour(r#""RED","GREEN""#),
+            colour(r#""RED","GREEN","BLUE""#),
+        );
         assert_eq!(avro(&rg, &rgb), (true, false));
         // Remove an enum symbol: forward only.
         assert_eq!(avro(&rgb, &rg), (false, true));
@@ -295,7 +318,11 @@ mod tests {
         // Remove a required property: backward only (old readers require it).
         assert_eq!(json(&required, &base), (true, false));
         // Remove a property from a closed model: the new reader refuses old data carrying it.
-        let closed_two = object(&format!("{id},{note}"), r#""id""#, r#","additionalProperties":false"#);
+        let closed_two = object(
+            &format!("{id},{note}"),
+            r#""id""#,
+            r#","additionalProperties":false"#,
+        );
         let closed_one = object(id, r#""id""#, r#","additionalProperties":false"#);
         assert_eq!(json(&closed_two, &closed_one), (false, true));
         // Change a type: integer -> string is neither; integer -> number widens (backward).
@@ -305,16 +332,25 @@ mod tests {
         assert_eq!(json(&base, &number), (true, false));
         // Add an enum value: backward; remove one: forward.
         let colour = |values: &str| format!(r#"{{"type":"string","enum":[{values}]}}"#);
-        let (rg, rgb) = (colour(r#""RED","GREEN""#), colour(r#""RED","GREEN","BLUE""#));
+        let (rg, rgb) = (
+            colour(r#""RED","GREEN""#),
+            colour(r#""RED","GREEN","BLUE""#),
+        );
         assert_eq!(json(&rg, &rgb), (true, false));
         assert_eq!(json(&rgb, &rg), (false, true));
         // Tighten a bound: forward only.
-        let (loose, tight) = (r#"{"type":"string","maxLength":10}"#, r#"{"type":"string","maxLength":5}"#);
+        let (loose, tight) = (
+            r#"{"type":"string","maxLength":10}"#,
+            r#"{"type":"string","maxLength":5}"#,
+        );
         assert_eq!(json(loose, tight), (false, true));
         // Composition is compared for identity only.
         let any_of = r#"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#;
         assert_eq!(json(any_of, any_of), (true, true));
-        assert_eq!(json(any_of, r#"{"anyOf":[{"type":"string"}]}"#), (false, false));
+        assert_eq!(
+            json(any_of, r#"{"anyOf":[{"type":"string"}]}"#),
+            (false, false)
+        );
     }
 
     #[test]
@@ -324,7 +360,14 @@ mod tests {
         let new = object(r#""id":{"type":"string"}"#, r#""id""#, "");
         let why = reasons(SchemaType::Json, &new, &old).unwrap();
         assert_eq!(why.len(), 2, "{why:?}");
-        assert!(why.iter().any(|r| r.starts_with("#/properties/id: type integer")), "{why:?}");
-        assert!(why.iter().any(|r| r.contains(r#""id" is required"#)), "{why:?}");
+        assert!(
+            why.iter()
+                .any(|r| r.starts_with("#/properties/id: type integer")),
+            "{why:?}"
+        );
+        assert!(
+            why.iter().any(|r| r.contains(r#""id" is required"#)),
+            "{why:?}"
+        );
     }
 }

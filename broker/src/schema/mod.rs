@@ -86,11 +86,11 @@ impl Compatibility {
     }
 
     pub fn parse(text: &str) -> Result<Self, SchemaError> {
-        serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).map_err(
-            |_| SchemaError::InvalidCompatibility {
+        serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).map_err(|_| {
+            SchemaError::InvalidCompatibility {
                 level: text.to_owned(),
-            },
-        )
+            }
+        })
     }
 
     /// Whether the new schema must read data of the old ones.

@@ -119,7 +119,10 @@ impl State {
     }
 
     fn live(&self, subject: &str) -> Result<Vec<&RegisteredSchema>, SchemaError> {
-        let versions = self.subjects.get(subject).ok_or_else(|| not_found(subject))?;
+        let versions = self
+            .subjects
+            .get(subject)
+            .ok_or_else(|| not_found(subject))?;
         let live: Vec<_> = versions.iter().filter(|s| !s.deleted).collect();
         if live.is_empty() {
             return Err(not_found(subject));
@@ -133,7 +136,10 @@ impl State {
         version: VersionRef,
         include_deleted: bool,
     ) -> Result<&RegisteredSchema, SchemaError> {
-        let versions = self.subjects.get(subject).ok_or_else(|| not_found(subject))?;
+        let versions = self
+            .subjects
+            .get(subject)
+            .ok_or_else(|| not_found(subject))?;
         let mut candidates = versions.iter().filter(|s| include_deleted || !s.deleted);
         let found = match version {
             VersionRef::Latest => candidates.next_back(),
@@ -209,12 +215,14 @@ impl Registry {
         for schema in schemas {
             let compiled = match state.compiled.get(&schema.id) {
                 Some(c) => Arc::clone(c),
-                None => Arc::new(Compiled::compile(schema.schema_type, &schema.schema).map_err(
-                    |e| SchemaError::Corruption {
-                        key: format!("{}/{}", schema.subject, schema.version),
-                        detail: e.to_string(),
-                    },
-                )?),
+                None => Arc::new(
+                    Compiled::compile(schema.schema_type, &schema.schema).map_err(|e| {
+                        SchemaError::Corruption {
+                            key: format!("{}/{}", schema.subject, schema.version),
+                            detail: e.to_string(),
+                        }
+                    })?,
+                ),
             };
             let normal = normal_form(&schema.schema)?;
             state.add(schema, compiled, normal);
@@ -251,7 +259,10 @@ impl Registry {
     pub fn versions(&self, subject: &str, include_deleted: bool) -> Result<Vec<u32>, SchemaError> {
         let state = self.read();
         if include_deleted {
-            let all = state.subjects.get(subject).ok_or_else(|| not_found(subject))?;
+            let all = state
+                .subjects
+                .get(subject)
+                .ok_or_else(|| not_found(subject))?;
             return Ok(all.iter().map(|s| s.version).collect());
         }
         Ok(state.live(subject)?.iter().map(|s| s.version).collect())
@@ -368,7 +379,13 @@ impl Registry {
             Some(c) => Arc::clone(c),
             None => compiled,
         };
-        tracing::info!(subject, version, id = schema.id, schema_type = kind.as_str(), "registered schema");
+        tracing::info!(
+            subject,
+            version,
+            id = schema.id,
+            schema_type = kind.as_str(),
+            "registered schema"
+        );
         state.add(schema.clone(), compiled, normal);
         state.rebuild_view(subject);
         Ok(schema)
@@ -453,7 +470,8 @@ impl Registry {
                 ..s.clone()
             })
             .collect();
-        self.store.put_versions(&doomed.iter().collect::<Vec<_>>())?;
+        self.store
+            .put_versions(&doomed.iter().collect::<Vec<_>>())?;
         for s in state.subjects.get_mut(subject).into_iter().flatten() {
             s.deleted = true;
         }
@@ -515,12 +533,18 @@ fn check_against(
         }
         if level.backward() {
             for why in compat::reasons(kind, text, &old.schema)? {
-                out.push(format!("cannot read data of version {}: {why}", old.version));
+                out.push(format!(
+                    "cannot read data of version {}: {why}",
+                    old.version
+                ));
             }
         }
         if level.forward() {
             for why in compat::reasons(kind, &old.schema, text)? {
-                out.push(format!("version {} cannot read its data: {why}", old.version));
+                out.push(format!(
+                    "version {} cannot read its data: {why}",
+                    old.version
+                ));
             }
         }
     }
@@ -539,7 +563,10 @@ fn check_samples(compiled: &Compiled, samples: &[Sample]) -> Vec<String> {
             };
             let document: serde_json::Value = serde_json::from_slice(payload).ok()?;
             compiled.check_json(&document).err().map(|(pointer, why)| {
-                format!("retained record at {} fails at {pointer:?}: {why}", sample.place)
+                format!(
+                    "retained record at {} fails at {pointer:?}: {why}",
+                    sample.place
+                )
             })
         })
         .take(5)

@@ -23,7 +23,12 @@ fn versions_grow_per_subject_and_ids_are_global() {
     assert_eq!((v1.id, v1.version), (1, 1));
     // The same schema again (other whitespace) is the same version.
     let again = registry
-        .register("orders-value", SchemaType::Avro, &ORDER_V1.replace(',', ", "), &[])
+        .register(
+            "orders-value",
+            SchemaType::Avro,
+            &ORDER_V1.replace(',', ", "),
+            &[],
+        )
         .unwrap();
     assert_eq!(again, v1);
     let v2 = registry
@@ -38,11 +43,17 @@ fn versions_grow_per_subject_and_ids_are_global() {
     assert_eq!(registry.subjects(false), ["orders-value", "refunds-value"]);
     assert_eq!(registry.versions("orders-value", false).unwrap(), [1, 2]);
     assert_eq!(
-        registry.lookup("orders-value", SchemaType::Avro, ORDER_V1).unwrap().version,
+        registry
+            .lookup("orders-value", SchemaType::Avro, ORDER_V1)
+            .unwrap()
+            .version,
         1
     );
     assert_eq!(registry.by_id(2).unwrap().1, ORDER_V2);
-    assert!(matches!(registry.by_id(9), Err(SchemaError::SchemaNotFound { .. })));
+    assert!(matches!(
+        registry.by_id(9),
+        Err(SchemaError::SchemaNotFound { .. })
+    ));
 }
 
 #[test]
@@ -58,15 +69,26 @@ fn backward_is_the_default_and_incompatible_schemas_are_refused() {
     assert_eq!(refused.confluent_code(), 409, "{refused}");
     assert!(
         !registry
-            .test_compatibility("orders-value", VersionRef::Latest, SchemaType::Avro, ORDER_NO_DEFAULT)
+            .test_compatibility(
+                "orders-value",
+                VersionRef::Latest,
+                SchemaType::Avro,
+                ORDER_NO_DEFAULT
+            )
             .unwrap()
             .is_empty()
     );
     registry
         .set_level(Some("orders-value"), Compatibility::None)
         .unwrap();
-    assert_eq!(registry.effective_level("orders-value"), Compatibility::None);
-    assert_eq!(registry.effective_level("other-value"), Compatibility::Backward);
+    assert_eq!(
+        registry.effective_level("orders-value"),
+        Compatibility::None
+    );
+    assert_eq!(
+        registry.effective_level("other-value"),
+        Compatibility::Backward
+    );
     registry
         .register("orders-value", SchemaType::Avro, ORDER_NO_DEFAULT, &[])
         .unwrap();
@@ -85,9 +107,16 @@ fn transitive_levels_check_every_live_version() {
         .set_level(Some("t-value"), Compatibility::None)
         .unwrap();
     registry
-        .register("t-value", SchemaType::Json, &closed(&format!("{a},{b}")), &[])
+        .register(
+            "t-value",
+            SchemaType::Json,
+            &closed(&format!("{a},{b}")),
+            &[],
+        )
         .unwrap();
-    registry.register("t-value", SchemaType::Json, &closed(a), &[]).unwrap();
+    registry
+        .register("t-value", SchemaType::Json, &closed(a), &[])
+        .unwrap();
     // A schema declaring a and b reads v2 (a only), not necessarily v1... both declare a/b:
     // v3 = {a,b} reads v2 {a} and v1 {a,b}; v3' = {b} reads neither closed model.
     registry
@@ -100,8 +129,14 @@ fn transitive_levels_check_every_live_version() {
     let SchemaError::Incompatible { reasons, .. } = err else {
         panic!("expected incompatible");
     };
-    assert!(reasons.iter().any(|r| r.contains("version 1")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("version 2")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("version 1")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("version 2")),
+        "{reasons:?}"
+    );
 }
 
 #[test]
@@ -114,7 +149,12 @@ fn json_schemas_must_accept_the_retained_samples_under_backward_levels() {
     };
     let integer = r#"{"type":"object","properties":{"n":{"type":"integer"}}}"#;
     let err = registry
-        .register("s-value", SchemaType::Json, integer, std::slice::from_ref(&sample))
+        .register(
+            "s-value",
+            SchemaType::Json,
+            integer,
+            std::slice::from_ref(&sample),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("partition 0 offset 3"), "{err}");
     let string = r#"{"type":"object","properties":{"n":{"type":"string"}}}"#;
@@ -134,7 +174,9 @@ fn soft_deletes_hide_versions_but_keep_numbers_and_ids() {
         .register("orders-value", SchemaType::Avro, ORDER_V2, &[])
         .unwrap();
     assert_eq!(
-        registry.delete_version("orders-value", VersionRef::Number(2)).unwrap(),
+        registry
+            .delete_version("orders-value", VersionRef::Number(2))
+            .unwrap(),
         2
     );
     assert_eq!(registry.versions("orders-value", false).unwrap(), [1]);
@@ -169,7 +211,9 @@ fn schemas_levels_and_deletions_survive_reopening() {
         registry
             .register("orders-value", SchemaType::Avro, ORDER_V2, &[])
             .unwrap();
-        registry.delete_version("orders-value", VersionRef::Latest).unwrap();
+        registry
+            .delete_version("orders-value", VersionRef::Latest)
+            .unwrap();
         registry.set_level(None, Compatibility::Full).unwrap();
     }
     let registry = open(dir.path());
@@ -194,15 +238,27 @@ fn bad_subjects_versions_and_schemas_get_confluents_codes() {
         .register("orders-value", SchemaType::Avro, ORDER_V1, &[])
         .unwrap();
     assert_eq!(
-        code(registry.get("orders-value", VersionRef::Number(7), false).unwrap_err()),
+        code(
+            registry
+                .get("orders-value", VersionRef::Number(7), false)
+                .unwrap_err()
+        ),
         40402
     );
     assert_eq!(
-        code(registry.register("orders-value", SchemaType::Avro, "{\"type\":\"nope\"}", &[]).unwrap_err()),
+        code(
+            registry
+                .register("orders-value", SchemaType::Avro, "{\"type\":\"nope\"}", &[])
+                .unwrap_err()
+        ),
         42201
     );
     assert_eq!(
-        code(registry.register("bad subject", SchemaType::Avro, ORDER_V1, &[]).unwrap_err()),
+        code(
+            registry
+                .register("bad subject", SchemaType::Avro, ORDER_V1, &[])
+                .unwrap_err()
+        ),
         42201
     );
     assert_eq!(code(VersionRef::parse("0").unwrap_err()), 42202);

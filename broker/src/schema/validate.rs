@@ -92,7 +92,10 @@ impl Compiled {
                 if again == payload {
                     Ok(())
                 } else {
-                    Err((String::new(), "payload is truncated or not canonical Avro".into()))
+                    Err((
+                        String::new(),
+                        "payload is truncated or not canonical Avro".into(),
+                    ))
                 }
             }
         }
@@ -161,15 +164,14 @@ fn check(
     data: &[u8],
     named_id: Option<&[u8]>,
 ) -> Result<u32, Violation> {
-    let violation = |id: Option<u32>, version: Option<u32>, (pointer, message): (String, String)| {
-        Violation {
+    let violation =
+        |id: Option<u32>, version: Option<u32>, (pointer, message): (String, String)| Violation {
             subject: view.subject.clone(),
             schema_id: id,
             version,
             pointer,
             message,
-        }
-    };
+        };
     match mode {
         SchemaValidation::None => Ok(0),
         SchemaValidation::Json => {
@@ -182,14 +184,20 @@ fn check(
                             violation(
                                 None,
                                 None,
-                                (String::new(), "the wharf-schema-id header is not an id".into()),
+                                (
+                                    String::new(),
+                                    "the wharf-schema-id header is not an id".into(),
+                                ),
                             )
                         })?;
                     let version = view.version_of(id).ok_or_else(|| {
                         violation(
                             Some(id),
                             None,
-                            (String::new(), format!("schema {id} is not a version of the subject")),
+                            (
+                                String::new(),
+                                format!("schema {id} is not a version of the subject"),
+                            ),
                         )
                     })?;
                     (id, version)
@@ -205,7 +213,11 @@ fn check(
                     .map_err(|_| e)
             });
             let document = document.map_err(|e| {
-                violation(Some(id), Some(version), (String::new(), format!("not JSON: {e}")))
+                violation(
+                    Some(id),
+                    Some(version),
+                    (String::new(), format!("not JSON: {e}")),
+                )
             })?;
             compiled
                 .check_json(&document)
@@ -228,7 +240,10 @@ fn check(
                 violation(
                     Some(id),
                     None,
-                    (String::new(), format!("schema {id} is not a version of the subject")),
+                    (
+                        String::new(),
+                        format!("schema {id} is not a version of the subject"),
+                    ),
                 )
             })?;
             let compiled = view.compiled(id).expect("a live version is compiled");
@@ -248,7 +263,11 @@ mod tests {
     fn json_schema_failures_point_at_the_first_failing_place() {
         let schema = r#"{"type":"object","properties":{"items":{"type":"array","items":{"type":"integer"}}}}"#;
         let compiled = Compiled::compile(SchemaType::Json, schema).unwrap();
-        assert!(compiled.check_json(&serde_json::json!({"items":[1,2]})).is_ok());
+        assert!(
+            compiled
+                .check_json(&serde_json::json!({"items":[1,2]}))
+                .is_ok()
+        );
         let (pointer, _) = compiled
             .check_json(&serde_json::json!({"items":[1,"two"]}))
             .unwrap_err();
@@ -269,6 +288,9 @@ mod tests {
         // zigzag(3) = 6, then "hi" as length 2 (zigzag 4) and the bytes.
         assert!(compiled.check_payload(&[6, 4, b'h', b'i']).is_ok());
         assert!(compiled.check_payload(&[6, 4, b'h']).is_err(), "truncated");
-        assert!(compiled.check_payload(&[6, 4, b'h', b'i', 0]).is_err(), "trailing");
+        assert!(
+            compiled.check_payload(&[6, 4, b'h', b'i', 0]).is_err(),
+            "trailing"
+        );
     }
 }
