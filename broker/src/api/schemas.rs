@@ -130,16 +130,10 @@ struct SchemaBody {
     schema: String,
     #[serde(default)]
     schema_type: Option<String>,
-    /// References to other subjects are not supported; an empty list is accepted.
+    /// References to other subjects are not supported; an empty list is accepted. Other
+    /// fields newer clients send (`metadata`, `ruleSet`) are ignored.
     #[serde(default)]
     references: Vec<Value>,
-    /// Sent by newer clients; not used.
-    #[serde(default)]
-    #[allow(dead_code)]
-    metadata: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    rule_set: Option<Value>,
 }
 
 impl SchemaBody {

@@ -518,7 +518,7 @@ fn check_against(
     let against: Vec<&RegisteredSchema> = match only {
         Some(version) => live.into_iter().filter(|s| s.version == version).collect(),
         None if level.transitive() => live,
-        None => live.into_iter().last().into_iter().collect(),
+        None => live.last().copied().into_iter().collect(),
     };
     let mut out = Vec::new();
     for old in against {

@@ -173,7 +173,9 @@ fn check(
             message,
         };
     match mode {
-        SchemaValidation::None => Ok(0),
+        SchemaValidation::None => {
+            unreachable!("Registry::check_for builds no TopicCheck without validation")
+        }
         SchemaValidation::Json => {
             let (id, version) = match named_id {
                 Some(text) => {
