@@ -17,6 +17,9 @@ use super::{Compatibility, RegisteredSchema, SchemaError};
 const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("schema_versions");
 const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("schema_config");
 
+/// Everything stored: every version, and every level by subject.
+pub(super) type Loaded = (Vec<RegisteredSchema>, Vec<(String, Compatibility)>);
+
 /// The subject name under which the global compatibility level is kept.
 pub(super) const GLOBAL: &str = "";
 
@@ -47,9 +50,7 @@ impl SchemaStore {
     }
 
     /// Every version of every subject, in subject then version order, and every level.
-    pub(super) fn load(
-        &self,
-    ) -> Result<(Vec<RegisteredSchema>, Vec<(String, Compatibility)>), SchemaError> {
+    pub(super) fn load(&self) -> Result<Loaded, SchemaError> {
         let txn = self.db.begin_read().map_err(store_err)?;
         let versions = txn.open_table(VERSIONS).map_err(store_err)?;
         let mut schemas = Vec::new();
