@@ -86,6 +86,7 @@ fn http_path(c: &mut Criterion) {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         })
         .await
         .unwrap();

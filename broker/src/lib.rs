@@ -16,6 +16,8 @@
 //!   commits, durable topic bindings).
 //! - [`pg`]: the PostgreSQL coordination backend (`coordination.backend = "postgres"`): topic
 //!   settings, idempotency, groups and leadership in tables shared by several gateways.
+//! - [`schema`]: the schema registry (subjects, versions, compatibility) and the record checks
+//!   produce runs against it, synchronous and transport-free.
 //! - [`claim`]: the broker side of the claim check (offload, presigned reads, object lifecycle).
 //! - [`auth`]: tokens and their rights on topic patterns, transport-independent.
 //! - [`service`]: what the broker does (produce, consume, groups, topics, background jobs) as a
@@ -37,6 +39,7 @@ pub mod meta;
 pub mod metrics;
 pub mod partition;
 pub mod pg;
+pub mod schema;
 pub mod server;
 pub mod service;
 pub mod state;

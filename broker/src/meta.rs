@@ -49,6 +49,9 @@ pub struct StoredTopic {
     pub segment_bytes: u64,
     pub max_record_bytes: u64,
     pub created_at_ms: i64,
+    /// Absent in topics stored before schemas existed: `none`.
+    #[serde(default)]
+    pub schema_validation: wharf_proto::api::SchemaValidation,
 }
 
 /// The outcome of the first produce request with an idempotency key, replayed to its retries
@@ -591,7 +594,19 @@ mod tests {
             segment_bytes: 4096,
             max_record_bytes: 1024,
             created_at_ms: 1,
+            schema_validation: wharf_proto::api::SchemaValidation::None,
         }
+    }
+
+    #[test]
+    fn topics_stored_before_schema_validation_load_without_it() {
+        let old = r#"{"name":"t","partitions":1,"retention_ms":-1,"retention_bytes":-1,
+            "segment_bytes":4096,"max_record_bytes":1024,"created_at_ms":1}"#;
+        let topic: StoredTopic = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            topic.schema_validation,
+            wharf_proto::api::SchemaValidation::None
+        );
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub enum RunError {
     Claim(#[from] ClaimError),
     #[error(transparent)]
     Postgres(#[from] crate::pg::PgError),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("startup task failed: {0}")]
@@ -74,6 +76,8 @@ pub struct Broker {
     pub claims: BrokerClaimCheck,
     /// Consumer groups.
     pub groups: Arc<dyn GroupBackend>,
+    /// The schema registry (in the metadata database).
+    pub schemas: Arc<crate::schema::Registry>,
     /// Whether this broker runs the background jobs.
     pub leader: Arc<dyn Leadership>,
     /// Turns true when shutdown starts: long polls end, readiness fails, produce answers 503.
@@ -88,6 +92,7 @@ struct Embedded {
     meta: Arc<dyn MetaBackend>,
     logs: Arc<dyn LogBackend>,
     groups: Arc<dyn GroupBackend>,
+    schemas: Arc<crate::schema::Registry>,
     metrics: Metrics,
 }
 
@@ -124,6 +129,7 @@ impl Embedded {
                 .with_sync_observer(observer),
         );
         let offsets = RedbOffsetStore::new(store.database())?;
+        let schemas = Arc::new(crate::schema::Registry::open(store.database())?);
         let coordinator = Coordinator::open(Box::new(offsets), config.groups.clone())?;
         Ok(Self {
             lock,
@@ -133,6 +139,7 @@ impl Embedded {
                 coordinator,
                 crate::service::groups::clock,
             )),
+            schemas,
             metrics,
         })
     }
@@ -168,6 +175,7 @@ impl Broker {
         let broker = Self {
             claims,
             groups: embedded.groups,
+            schemas: embedded.schemas,
             leader,
             auth: Auth::new(&config.auth),
             config,
@@ -203,6 +211,7 @@ impl Broker {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         };
         match self.topics.create(req, now_ms()).await {
             Ok(topic) => Ok(topic),

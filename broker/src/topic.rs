@@ -121,6 +121,7 @@ impl Topic {
             segment_bytes: c.segment_bytes,
             max_record_bytes: c.max_record_bytes,
             created_at_ms: c.created_at_ms,
+            schema_validation: c.schema_validation,
             partition_states,
         }
     }
@@ -274,6 +275,7 @@ impl Topics {
             segment_bytes: req.segment_bytes.unwrap_or(d.segment_bytes),
             max_record_bytes: req.max_record_bytes.unwrap_or(d.max_record_bytes),
             created_at_ms: now_ms,
+            schema_validation: req.schema_validation.unwrap_or_default(),
         };
         Self::validate_retention("retention_ms", stored.retention_ms)?;
         Self::validate_retention("retention_bytes", stored.retention_bytes)?;
@@ -326,6 +328,9 @@ impl Topics {
         if let Some(bytes) = patch.retention_bytes {
             Self::validate_retention("retention_bytes", bytes)?;
             updated.retention_bytes = bytes;
+        }
+        if let Some(mode) = patch.schema_validation {
+            updated.schema_validation = mode;
         }
         if let Some(requested) = patch.partitions {
             if requested < updated.partitions {

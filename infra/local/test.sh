@@ -62,6 +62,11 @@ else
   cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/nextest.log"
 fi
 
+step "schema registry with confluent-kafka"
+# Confluent's Python client against the real broker (issue 18); about 50 s on first use (pip
+# install into infra/local/.tools/schema-venv), a few seconds after.
+bash "$here/schema_registry_check.sh" 2>&1 | tee "$logs/schema.log"
+
 step "deployment checks"
 # These checks prove that the functions and the broker build for arm64 and that the templates
 # deploy; they do not ship or run the artifacts. So they build unoptimised (opt-level 0), without
@@ -77,9 +82,10 @@ export CARGO_PROFILE_RELEASE_STRIP="${CARGO_PROFILE_RELEASE_STRIP:-false}"
 export CARGO_PROFILE_RELEASE_PANIC="${CARGO_PROFILE_RELEASE_PANIC:-unwind}"
 bash "$here/check-deploy.sh" 2>&1 | tee "$logs/deploy.log"
 
-# One closing line for the whole run: nextest's summary, doc tests and deployment checks.
+# One closing line for the whole run: nextest's summary, doc tests, the schema registry check
+# and deployment checks.
 sum() { grep -oE "$1" "$2" 2>/dev/null | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
-passed=$(( $(sum '[0-9]+ passed' "$logs/nextest.log") + $(sum '[0-9]+ passed' "$logs/doctest.log") + $(sum '[0-9]+ passed' "$logs/deploy.log") ))
+passed=$(( $(sum '[0-9]+ passed' "$logs/nextest.log") + $(sum '[0-9]+ passed' "$logs/doctest.log") + $(sum '[0-9]+ passed' "$logs/deploy.log") + $(sum '[0-9]+ passed' "$logs/schema.log") ))
 skipped=$(sum '[0-9]+ skipped' "$logs/nextest.log")
 printf '\nall checks passed in %d s\n' "$(( $(date +%s) - started ))"
 printf 'wharf: %d passed, 0 failed, %d skipped\n' "$passed" "$skipped"

@@ -381,6 +381,87 @@ impl From<TopicError> for ApiError {
     }
 }
 
+/// The schema registry's media type (Confluent's), on every `/schemas/` answer.
+pub const SCHEMA_REGISTRY_JSON: &str = "application/vnd.schemaregistry.v1+json";
+
+/// An error of a `/schemas/` route, answered as Confluent Schema Registry does
+/// (`{"error_code": 40401, "message": …}`, the status its code starts with) so its clients
+/// understand it, with Wharf's `error` object beside it.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryApiError {
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+    /// Authentication, body and path errors, as for every other route.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<AuthError> for RegistryApiError {
+    fn from(e: AuthError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+impl RegistryApiError {
+    /// Status, Confluent's numeric code and Wharf's code.
+    fn parts(&self) -> (StatusCode, u32, String) {
+        use crate::schema::SchemaError as S;
+        match self {
+            Self::Schema(e) => {
+                let (status, code) = match e {
+                    S::SubjectNotFound { .. } => (StatusCode::NOT_FOUND, "subject_not_found"),
+                    S::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+                    S::SchemaNotFound { .. } => (StatusCode::NOT_FOUND, "schema_not_found"),
+                    S::InvalidSchema { .. } | S::InvalidSubject { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_schema")
+                    }
+                    S::InvalidVersion { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_version")
+                    }
+                    S::InvalidCompatibility { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_compatibility")
+                    }
+                    S::Incompatible { .. } => (StatusCode::CONFLICT, "incompatible_schema"),
+                    S::Store { .. } | S::Corruption { .. } => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                    }
+                };
+                (status, e.confluent_code(), code.to_owned())
+            }
+            Self::Api(e) => {
+                let status = e.status();
+                // Confluent's convention: the status followed by a digit (40101, 50001...).
+                (
+                    status,
+                    u32::from(status.as_u16()) * 100 + 1,
+                    e.code().to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for RegistryApiError {
+    fn into_response(self) -> Response {
+        let (status, error_code, code) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(code = %code, error = %self, "schema registry request failed");
+        }
+        let message = self.to_string();
+        let body = json!({
+            "error_code": error_code,
+            "message": message,
+            "error": {"code": code, "message": message, "retriable": status.is_server_error()},
+        });
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, SCHEMA_REGISTRY_JSON)],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

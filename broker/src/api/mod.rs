@@ -5,6 +5,7 @@
 //! - [`auth`]: bearer tokens with per-topic-pattern rights.
 //! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes, each over the
 //!   [`service`](crate::service) layer.
+//! - [`schemas`]: the schema registry's Confluent-compatible routes under `/schemas/`.
 //! - [`serve`]: the router on a listener, with connection limits and graceful shutdown;
 //!   [`conn`]: one connection below HTTP (timeouts, JSON bodies for hyper's own answers).
 //!
@@ -18,6 +19,7 @@ pub mod fetch;
 pub mod groups;
 pub mod ops;
 pub mod produce;
+pub mod schemas;
 pub mod serve;
 pub mod topics;
 
@@ -161,6 +163,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))
+        .merge(schemas::routes())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&broker),
             count_requests,

@@ -8,6 +8,8 @@
 //! - [`groups`]: joins, heartbeats, commits, resets, descriptions and deletions of consumer
 //!   groups over the group backend, lease expiry and lag gauges.
 //! - [`jobs`]: retention (and the claim-check objects it frees), idempotency expiry.
+//! - [`schemas`]: the schema registry's calls off the reactor; registration checks new JSON
+//!   Schemas against a sample of the topic's retained records.
 //! - [`topics`]: topic deletion with everything that hangs off the topic.
 //! - [`backend`]: the traits the service reaches storage and coordination through (partition
 //!   logs, metadata, groups, job leadership).
@@ -17,6 +19,7 @@ pub mod consume;
 pub mod groups;
 pub mod jobs;
 pub mod produce;
+pub mod schemas;
 pub mod topics;
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub(super) async fn broker() -> Fixture {
         retention_bytes: None,
         segment_bytes: None,
         max_record_bytes: Some(1024),
+        schema_validation: None,
     };
     broker.topics.create(create, now_ms()).await.unwrap();
     Fixture {

@@ -190,6 +190,7 @@ async fn topics(client: &Client, cmd: TopicsCommand) -> anyhow::Result<()> {
                     retention_bytes,
                     segment_bytes,
                     max_record_bytes,
+                    schema_validation: None,
                 })
                 .await?;
             writeln!(out, "Created topic {name}.")?;

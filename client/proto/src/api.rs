@@ -74,6 +74,9 @@ pub struct CreateTopic {
     /// Largest record (key + value + headers) the log accepts; larger values must be offloaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_record_bytes: Option<u64>,
+    /// How produced records are checked against the topic's schemas; `none` if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_validation: Option<SchemaValidation>,
 }
 
 impl CreateTopic {
@@ -87,6 +90,7 @@ impl CreateTopic {
             retention_bytes: None,
             segment_bytes: None,
             max_record_bytes: None,
+            schema_validation: None,
         }
     }
 }
@@ -105,6 +109,32 @@ pub struct PatchTopic {
     /// New size retention (`-1` = unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_bytes: Option<i64>,
+    /// New schema check of produced records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_validation: Option<SchemaValidation>,
+}
+
+/// How a topic checks produced records against the schemas of its subjects
+/// (`<topic>-value`, `<topic>-key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaValidation {
+    /// No check.
+    #[default]
+    None,
+    /// Values are JSON and must validate against the subject's latest JSON Schema (or the one
+    /// the `wharf-schema-id` header names).
+    Json,
+    /// Values are in Confluent's wire format (magic byte 0, 4-byte schema id); the id must be
+    /// a version of the subject and the payload must decode with it.
+    Registry,
+}
+
+impl SchemaValidation {
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
 }
 
 /// A topic's configuration, and its partitions' state when described individually.
@@ -118,6 +148,9 @@ pub struct TopicDescription {
     pub segment_bytes: u64,
     pub max_record_bytes: u64,
     pub created_at_ms: i64,
+    /// Absent when `none`.
+    #[serde(default, skip_serializing_if = "SchemaValidation::is_none")]
+    pub schema_validation: SchemaValidation,
     /// Per partition state (present on `GET /v1/topics/{topic}` and after create/patch).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partition_states: Vec<PartitionState>,

@@ -85,6 +85,9 @@ error_codes! {
     /// A record's JSON value nests deeper than 128 levels or holds a number that does not
     /// round-trip (beyond f64, or an integer beyond i64/u64): JSON readers could not read it back.
     UnreadableValue = "unreadable_value",
+    /// A record's key or value does not match the topic's schema (`details`: subject,
+    /// schema_id, version, pointer).
+    SchemaViolation = "schema_violation",
     // 401 / 403
     Unauthorized = "unauthorized",
     Forbidden = "forbidden",

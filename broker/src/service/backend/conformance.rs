@@ -30,6 +30,7 @@ fn topic(name: &str, partitions: u32) -> StoredTopic {
         segment_bytes: 1 << 20,
         max_record_bytes: 1 << 20,
         created_at_ms: 1,
+        schema_validation: Default::default(),
     }
 }
 

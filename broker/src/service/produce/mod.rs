@@ -2,6 +2,7 @@
 //! `acks`, without HTTP.
 //!
 //! - [`record`]: validation of one record of either format ([`RecordError`] refuses it alone).
+//! - `schema`: the check of each record against the topic's schemas, before the claim check.
 //! - `grouping`: records sorted into one batch per partition as they are validated.
 //! - `idempotent`: requests with an idempotency key: the first outcome is stored and replayed
 //!   to retries, also when the broker died between the append and storing it.
@@ -11,6 +12,7 @@
 mod grouping;
 mod idempotent;
 pub mod record;
+mod schema;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +24,7 @@ use wharf_proto::binary;
 
 use crate::meta::MetaError;
 use crate::metrics::{AcksLabels, TopicLabels};
+use crate::schema::TopicCheck;
 use crate::state::{Broker, now_ms};
 use crate::storage::{Durability, StorageError};
 use crate::topic::Topic;
@@ -125,6 +128,7 @@ pub async fn produce(
 fn parse_json_records(
     body: &[u8],
     limits: &Limits<'_>,
+    check: Option<&TopicCheck>,
     group: &mut Grouping<'_>,
 ) -> Result<(), ProduceError> {
     if !is_json_object(body) {
@@ -138,7 +142,7 @@ fn parse_json_records(
         })?;
     group.reserve(envelope.records.len());
     for raw in &envelope.records {
-        group.add(prepare(raw, limits));
+        group.add(schema::apply(check, prepare(raw, limits)));
     }
     Ok(())
 }
@@ -149,13 +153,14 @@ fn parse_json_records(
 fn parse_binary_records(
     body: &bytes::Bytes,
     limits: &Limits<'_>,
+    check: Option<&TopicCheck>,
     group: &mut Grouping<'_>,
 ) -> Result<(), ProduceError> {
     // Record by record: each goes from the body straight into its partition's batch. A decode
     // error part-way refuses the whole request; nothing has been appended yet.
     let records = binary::ProduceRequestDecoder::new(body)?;
     group.reserve(records.record_count());
-    records.for_each(|record| group.add(prepare_binary(record, limits)))?;
+    records.for_each(|record| group.add(schema::apply(check, prepare_binary(record, limits))))?;
     Ok(())
 }
 
@@ -227,11 +232,20 @@ async fn plan(
         now_ms: now_ms(),
         offload_threshold: Some(broker.claims.threshold_bytes()),
     };
+    // One view of the topic's subjects for the whole request: a registration meanwhile
+    // applies to the next request.
+    let check = broker
+        .schemas
+        .check_for(&topic.name, config.schema_validation);
     let choose_sticky = || topic.next_sticky_partition();
     let mut group = Grouping::new(&choose_sticky, resume);
     match input.format {
-        RecordsFormat::Json => parse_json_records(input.body, &limits, &mut group)?,
-        RecordsFormat::Binary => parse_binary_records(input.body, &limits, &mut group)?,
+        RecordsFormat::Json => {
+            parse_json_records(input.body, &limits, check.as_ref(), &mut group)?;
+        }
+        RecordsFormat::Binary => {
+            parse_binary_records(input.body, &limits, check.as_ref(), &mut group)?;
+        }
     }
     if group.results.is_empty() {
         return Err(ProduceError::EmptyBatch);

@@ -57,6 +57,9 @@ pub enum RecordError {
         "record of {record_bytes} bytes is larger than the topic's max_record_bytes ({limit_bytes})"
     )]
     TooLarge { record_bytes: u64, limit_bytes: u64 },
+    /// The key or value does not match the topic's schema.
+    #[error("schema violation: {0}")]
+    SchemaViolation(crate::schema::Violation),
     /// The claim check could not store the value.
     #[error("claim check failed: {0}")]
     ClaimCheck(#[from] ClaimError),
@@ -85,6 +88,7 @@ impl RecordError {
             Self::InvalidTimestamp { .. } => ErrorCode::InvalidTimestamp,
             Self::UnknownPartition { .. } => ErrorCode::UnknownPartition,
             Self::TooLarge { .. } => ErrorCode::RecordTooLarge,
+            Self::SchemaViolation(_) => ErrorCode::SchemaViolation,
             Self::ClaimCheck(_) => ErrorCode::ClaimCheckFailed,
             Self::Storage(e) => storage_code(e),
         }
@@ -108,6 +112,12 @@ impl RecordError {
             } => Some(
                 serde_json::json!({ "record_bytes": record_bytes, "limit_bytes": limit_bytes }),
             ),
+            Self::SchemaViolation(v) => Some(serde_json::json!({
+                "subject": v.subject,
+                "schema_id": v.schema_id,
+                "version": v.version,
+                "pointer": v.pointer,
+            })),
             _ => None,
         };
         ErrorDetail {

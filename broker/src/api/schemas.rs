@@ -1,0 +1,384 @@
+//! The schema registry over HTTP: the subset of Confluent Schema Registry's REST API its
+//! clients use, under the prefix `/schemas` (a client's registry URL is
+//! `http://<broker>/schemas`). Bodies and answers are `application/vnd.schemaregistry.v1+json`;
+//! errors carry Confluent's `error_code` ([`RegistryApiError`]).
+//!
+//! Rights as for topics, on the subject's topic (`orders-value` → `orders`): reading needs any
+//! right on it, registering, deleting and setting its level `admin`; the global level `admin`
+//! on every topic (`*`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{RegistryApiError, SCHEMA_REGISTRY_JSON};
+use super::extract::{P, json_body};
+use crate::auth::Caller;
+use crate::config::Action;
+use crate::schema::registry::VersionRef;
+use crate::schema::{Compatibility, RegisteredSchema, SchemaError, SchemaType, subject_topic};
+use crate::service::schemas::{blocking, register as register_schema};
+use crate::state::Broker;
+
+/// Largest schema body.
+const SCHEMA_BODY_LIMIT_BYTES: u64 = 1 << 20;
+
+type Answer = Result<Response, RegistryApiError>;
+
+/// The registry's routes, to be merged into the main router.
+pub fn routes() -> Router<Arc<Broker>> {
+    Router::new()
+        .route("/schemas/subjects", get(list_subjects))
+        .route(
+            "/schemas/subjects/{subject}",
+            post(lookup).delete(delete_subject),
+        )
+        .route(
+            "/schemas/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
+        .route(
+            "/schemas/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
+        .route(
+            "/schemas/subjects/{subject}/versions/{version}/schema",
+            get(get_version_text),
+        )
+        .route("/schemas/schemas/ids/{id}", get(get_by_id))
+        .route("/schemas/schemas/ids/{id}/versions", get(get_id_versions))
+        .route(
+            "/schemas/config",
+            get(get_global_level).put(put_global_level),
+        )
+        .route(
+            "/schemas/config/{subject}",
+            get(get_subject_level).put(put_subject_level),
+        )
+        .route(
+            "/schemas/compatibility/subjects/{subject}/versions/{version}",
+            post(test_compatibility),
+        )
+}
+
+fn answer(value: Value) -> Answer {
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, SCHEMA_REGISTRY_JSON)],
+        value.to_string(),
+    )
+        .into_response())
+}
+
+fn caller(broker: &Broker, headers: &HeaderMap) -> Result<Caller, RegistryApiError> {
+    Ok(super::auth::authenticate(broker, headers)?)
+}
+
+/// Any right on the subject's topic.
+fn may_read(broker: &Broker, headers: &HeaderMap, subject: &str) -> Result<(), RegistryApiError> {
+    let caller = caller(broker, headers)?;
+    let topic = subject_topic(subject);
+    if !caller.sees(topic) {
+        caller.require(Action::Consume, topic)?;
+    }
+    Ok(())
+}
+
+fn may_admin(broker: &Broker, headers: &HeaderMap, subject: &str) -> Result<(), RegistryApiError> {
+    super::auth::authorize(broker, headers, Action::Admin, subject_topic(subject))?;
+    Ok(())
+}
+
+fn describe(s: &RegisteredSchema) -> Value {
+    json!({
+        "subject": s.subject,
+        "version": s.version,
+        "id": s.id,
+        "schemaType": s.schema_type.as_str(),
+        "schema": s.schema,
+    })
+}
+
+/// A boolean query flag as clients spell it (`true`, `True`, `false`...); anything but
+/// `true` is false.
+fn flag(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.eq_ignore_ascii_case("true"))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeletedQuery {
+    #[serde(default)]
+    deleted: Option<String>,
+}
+
+impl DeletedQuery {
+    fn deleted(&self) -> bool {
+        flag(self.deleted.as_deref())
+    }
+}
+
+/// A schema as clients send it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaBody {
+    schema: String,
+    #[serde(default)]
+    schema_type: Option<String>,
+    /// References to other subjects are not supported; an empty list is accepted. Other
+    /// fields newer clients send (`metadata`, `ruleSet`) are ignored.
+    #[serde(default)]
+    references: Vec<Value>,
+}
+
+impl SchemaBody {
+    fn kind(&self) -> Result<SchemaType, SchemaError> {
+        if !self.references.is_empty() {
+            return Err(SchemaError::InvalidSchema {
+                message: "schema references are not supported".into(),
+            });
+        }
+        SchemaType::parse(self.schema_type.as_deref())
+    }
+}
+
+async fn schema_body(headers: &HeaderMap, body: Body) -> Result<SchemaBody, RegistryApiError> {
+    Ok(json_body(headers, body, SCHEMA_BODY_LIMIT_BYTES).await?)
+}
+
+async fn list_subjects(
+    State(broker): State<Arc<Broker>>,
+    Query(q): Query<DeletedQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let caller = caller(&broker, &headers)?;
+    let subjects: Vec<String> = broker
+        .schemas
+        .subjects(q.deleted())
+        .into_iter()
+        .filter(|s| caller.sees(subject_topic(s)))
+        .collect();
+    answer(json!(subjects))
+}
+
+async fn list_versions(
+    State(broker): State<Arc<Broker>>,
+    P(subject): P<String>,
+    Query(q): Query<DeletedQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    may_read(&broker, &headers, &subject)?;
+    answer(json!(broker.schemas.versions(&subject, q.deleted())?))
+}
+
+async fn register(
+    State(broker): State<Arc<Broker>>,
+    P(subject): P<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    may_admin(&broker, &headers, &subject)?;
+    let body = schema_body(&headers, body).await?;
+    let kind = body.kind()?;
+    let registered = register_schema(&broker, subject, kind, body.schema).await?;
+    answer(describe(&registered))
+}
+
+async fn get_version(
+    State(broker): State<Arc<Broker>>,
+    P((subject, version)): P<(String, String)>,
+    Query(q): Query<DeletedQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    may_read(&broker, &headers, &subject)?;
+    let version = VersionRef::parse(&version)?;
+    answer(describe(&broker.schemas.get(
+        &subject,
+        version,
+        q.deleted(),
+    )?))
+}
+
+async fn get_version_text(
+    State(broker): State<Arc<Broker>>,
+    P((subject, version)): P<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    may_read(&broker, &headers, &subject)?;
+    let version = VersionRef::parse(&version)?;
+    let schema = broker.schemas.get(&subject, version, false)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, SCHEMA_REGISTRY_JSON)],
+        schema.schema,
+    )
+        .into_response())
+}
+
+async fn delete_version(
+    State(broker): State<Arc<Broker>>,
+    P((subject, version)): P<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    may_admin(&broker, &headers, &subject)?;
+    let version = VersionRef::parse(&version)?;
+    let deleted = blocking(&broker, move |r| r.delete_version(&subject, version)).await?;
+    answer(json!(deleted))
+}
+
+async fn delete_subject(
+    State(broker): State<Arc<Broker>>,
+    P(subject): P<String>,
+    headers: HeaderMap,
+) -> Answer {
+    may_admin(&broker, &headers, &subject)?;
+    let deleted = blocking(&broker, move |r| r.delete_subject(&subject)).await?;
+    answer(json!(deleted))
+}
+
+async fn lookup(
+    State(broker): State<Arc<Broker>>,
+    P(subject): P<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    may_read(&broker, &headers, &subject)?;
+    let body = schema_body(&headers, body).await?;
+    let kind = body.kind()?;
+    answer(describe(&broker.schemas.lookup(
+        &subject,
+        kind,
+        &body.schema,
+    )?))
+}
+
+fn parse_id(text: &str) -> Result<u32, SchemaError> {
+    text.parse().map_err(|_| SchemaError::SchemaNotFound {
+        id: text.to_owned(),
+    })
+}
+
+/// Schema `id`, visible when the caller may read one of the subjects holding it.
+fn visible_id(
+    broker: &Broker,
+    headers: &HeaderMap,
+    id: u32,
+) -> Result<Vec<(String, u32)>, RegistryApiError> {
+    let caller = caller(broker, headers)?;
+    let versions = broker.schemas.versions_of_id(id);
+    let visible: Vec<_> = versions
+        .into_iter()
+        .filter(|(s, _)| caller.sees(subject_topic(s)))
+        .collect();
+    // A soft-deleted schema still resolves (old records need it), for callers who see all.
+    if visible.is_empty() && !caller.sees("*") {
+        return Err(SchemaError::SchemaNotFound { id: id.to_string() }.into());
+    }
+    Ok(visible)
+}
+
+async fn get_by_id(
+    State(broker): State<Arc<Broker>>,
+    P(id): P<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let id = parse_id(&id)?;
+    let (kind, schema) = broker.schemas.by_id(id)?;
+    visible_id(&broker, &headers, id)?;
+    answer(json!({"schema": schema, "schemaType": kind.as_str(), "references": []}))
+}
+
+async fn get_id_versions(
+    State(broker): State<Arc<Broker>>,
+    P(id): P<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let id = parse_id(&id)?;
+    broker.schemas.by_id(id)?;
+    let versions: Vec<Value> = visible_id(&broker, &headers, id)?
+        .into_iter()
+        .map(|(subject, version)| json!({"subject": subject, "version": version}))
+        .collect();
+    answer(json!(versions))
+}
+
+#[derive(Debug, Deserialize)]
+struct LevelBody {
+    compatibility: String,
+}
+
+async fn level_body(headers: &HeaderMap, body: Body) -> Result<Compatibility, RegistryApiError> {
+    let body: LevelBody = json_body(headers, body, SCHEMA_BODY_LIMIT_BYTES).await?;
+    Ok(Compatibility::parse(&body.compatibility)?)
+}
+
+async fn get_global_level(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Answer {
+    caller(&broker, &headers)?;
+    let level = broker.schemas.level(None).unwrap_or_default();
+    answer(json!({"compatibilityLevel": level.as_str()}))
+}
+
+async fn put_global_level(
+    State(broker): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    super::auth::authorize(&broker, &headers, Action::Admin, "*")?;
+    let level = level_body(&headers, body).await?;
+    blocking(&broker, move |r| r.set_level(None, level)).await?;
+    answer(json!({"compatibility": level.as_str()}))
+}
+
+/// A subject's own level, else the global one (Confluent's `defaultToGlobal=true`).
+async fn get_subject_level(
+    State(broker): State<Arc<Broker>>,
+    P(subject): P<String>,
+    headers: HeaderMap,
+) -> Answer {
+    may_read(&broker, &headers, &subject)?;
+    let level = broker.schemas.effective_level(&subject);
+    answer(json!({"compatibilityLevel": level.as_str()}))
+}
+
+async fn put_subject_level(
+    State(broker): State<Arc<Broker>>,
+    P(subject): P<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    may_admin(&broker, &headers, &subject)?;
+    let level = level_body(&headers, body).await?;
+    blocking(&broker, move |r| r.set_level(Some(&subject), level)).await?;
+    answer(json!({"compatibility": level.as_str()}))
+}
+
+#[derive(Debug, Deserialize)]
+struct VerboseQuery {
+    #[serde(default)]
+    verbose: Option<String>,
+}
+
+async fn test_compatibility(
+    State(broker): State<Arc<Broker>>,
+    P((subject, version)): P<(String, String)>,
+    Query(q): Query<VerboseQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    may_read(&broker, &headers, &subject)?;
+    let version = VersionRef::parse(&version)?;
+    let body = schema_body(&headers, body).await?;
+    let kind = body.kind()?;
+    let reasons = broker
+        .schemas
+        .test_compatibility(&subject, version, kind, &body.schema)?;
+    let mut out = json!({"is_compatible": reasons.is_empty()});
+    if flag(q.verbose.as_deref()) {
+        out["messages"] = json!(reasons);
+    }
+    answer(out)
+}
