@@ -8,11 +8,13 @@
 //! - [`groups`]: joins, heartbeats, commits, resets, descriptions and deletions of consumer
 //!   groups over the group backend, lease expiry and lag gauges.
 //! - [`jobs`]: retention (and the claim-check objects it frees), idempotency expiry.
+//! - [`browse`]: pages of records and bounded searches for the web console (no consumption).
 //! - [`topics`]: topic deletion with everything that hangs off the topic.
 //! - [`backend`]: the traits the service reaches storage and coordination through (partition
 //!   logs, metadata, groups, job leadership).
 
 pub mod backend;
+pub mod browse;
 pub mod consume;
 pub mod groups;
 pub mod jobs;
