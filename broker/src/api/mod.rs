@@ -6,7 +6,7 @@
 //! - [`topics`], [`produce`], [`fetch`], [`groups`], [`ops`]: the routes, each over the
 //!   [`service`](crate::service) layer.
 //! - [`serve`]: the router on a listener, with graceful shutdown.
-//! - The web console ([`crate::console`]) is nested at `/ui/`.
+//! - The web console ([`crate::console`]) is merged in at `/ui/`.
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
 
@@ -157,8 +157,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))
-        .route("/ui", get(crate::console::to_index))
-        .nest("/ui", crate::console::router(Arc::clone(&broker)))
+        .merge(crate::console::router(Arc::clone(&broker)))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&broker),
             count_requests,

@@ -18,7 +18,11 @@ pub fn line_chart(
     format: impl Fn(f64) -> String,
 ) -> Markup {
     let start = now_ms - WINDOW_MS;
-    let shown: Vec<(i64, f64)> = points.iter().copied().filter(|(t, _)| *t >= start).collect();
+    let shown: Vec<(i64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= start)
+        .collect();
     let max = shown.iter().map(|p| p.1).fold(0.0_f64, f64::max);
     let scale = if max > 0.0 { max } else { 1.0 };
     let coords: Vec<String> = shown
@@ -29,7 +33,9 @@ pub fn line_chart(
             format!("{x:.1},{y:.1}")
         })
         .collect();
-    let latest = points.last().map_or_else(|| "no data yet".to_owned(), |p| format(p.1));
+    let latest = points
+        .last()
+        .map_or_else(|| "no data yet".to_owned(), |p| format(p.1));
     let label = format!("{title}: latest {latest}, peak {}", format(max));
     html! {
         figure.chart {

@@ -140,7 +140,12 @@ pub async fn page(
     let cursor = if q.cursor.is_empty() {
         browse::start_cursor(&console.broker, &name, None, Start::Earliest).await?
     } else {
-        Cursor::parse(&q.cursor).map_err(|e| PageError(ApiError::bad_request(ErrorCode::InvalidQuery, e.to_string())))?
+        Cursor::parse(&q.cursor).map_err(|e| {
+            PageError(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                e.to_string(),
+            ))
+        })?
     };
     let page = browse::page(&console.broker, &name, None, &cursor, 100).await?;
     let body = html! {
@@ -177,21 +182,30 @@ fn replay_body(record: &Record, partitions: u32) -> serde_json::Value {
         .headers
         .iter()
         .filter(|h| !h.key.starts_with("wharf-dlq-"))
-        .map(|h| (h.key.clone(), String::from_utf8_lossy(&h.value).into_owned()))
+        .map(|h| {
+            (
+                h.key.clone(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
         .collect();
     let mut r = serde_json::Map::new();
     if let Some(k) = &record.key {
         r.insert("key_b64".into(), json!(b64(k)));
     }
-    match (record.value_is_json, serde_json::from_slice::<serde_json::Value>(&record.value)) {
+    match (
+        record.value_is_json,
+        serde_json::from_slice::<serde_json::Value>(&record.value),
+    ) {
         (true, Ok(v)) => r.insert("value".into(), v),
         _ => r.insert("value_b64".into(), json!(b64(&record.value))),
     };
     r.insert("headers".into(), json!(headers));
     r.insert("timestamp".into(), json!(record.timestamp_ms));
-    let source: Option<u32> = std::str::from_utf8(header(record, "wharf-dlq-source-partition").unwrap_or_default())
-        .ok()
-        .and_then(|s| s.parse().ok());
+    let source: Option<u32> =
+        std::str::from_utf8(header(record, "wharf-dlq-source-partition").unwrap_or_default())
+            .ok()
+            .and_then(|s| s.parse().ok());
     if let Some(p) = source.filter(|p| *p < partitions) {
         r.insert("partition".into(), json!(p));
     }
@@ -201,7 +215,12 @@ fn replay_body(record: &Record, partitions: u32) -> serde_json::Value {
 /// Replays one DLQ record to its source topic, once per DLQ position.
 async fn replay_one(console: &Console, viewer: &Viewer, dlq: &str, l: &Located) -> Replayed {
     let target = header_text(&l.record, "wharf-dlq-source-topic");
-    let mut done = Replayed { partition: l.partition, offset: l.record.offset, target: target.clone(), outcome: Err(String::new()) };
+    let mut done = Replayed {
+        partition: l.partition,
+        offset: l.record.offset,
+        target: target.clone(),
+        outcome: Err(String::new()),
+    };
     if target.is_empty() {
         done.outcome = Err("no wharf-dlq-source-topic header".into());
         return done;
@@ -216,7 +235,12 @@ async fn replay_one(console: &Console, viewer: &Viewer, dlq: &str, l: &Located) 
     };
     let body = bytes::Bytes::from(replay_body(&l.record, topic.partition_count()).to_string());
     let key = replay_key(dlq, l.partition, l.record.offset);
-    let input = ProduceInput { body: &body, format: RecordsFormat::Json, acks: Acks::All, idempotency_key: Some(&key) };
+    let input = ProduceInput {
+        body: &body,
+        format: RecordsFormat::Json,
+        acks: Acks::All,
+        idempotency_key: Some(&key),
+    };
     done.outcome = match produce::produce(&console.broker, &topic, input).await {
         Ok(o) => match o.results.first() {
             Some(r) => match (&r.error, r.partition, r.offset) {
@@ -248,7 +272,14 @@ pub async fn replay(
         let start = browse::start_cursor(&console.broker, &name, None, Start::Earliest).await?;
         let mut cursor = start;
         while chosen.len() < MAX_REPLAY_ALL {
-            let page = browse::page(&console.broker, &name, None, &cursor, browse::MAX_PAGE_RECORDS).await?;
+            let page = browse::page(
+                &console.broker,
+                &name,
+                None,
+                &cursor,
+                browse::MAX_PAGE_RECORDS,
+            )
+            .await?;
             chosen.extend(page.records);
             cursor = page.next;
             if !page.more {
@@ -265,7 +296,10 @@ pub async fn replay(
             let part = crate::service::consume::find_partition(&console.broker, &name, p)?;
             let batch = part.read(o, 1, 1).await?;
             if let Some(record) = batch.records.into_iter().find(|r| r.offset == o) {
-                chosen.push(Located { partition: p, record });
+                chosen.push(Located {
+                    partition: p,
+                    record,
+                });
             }
         }
         if chosen.is_empty() {
@@ -308,25 +342,39 @@ mod tests {
         assert_eq!(a, replay_key("orders.svc.created.dlq", 0, 5));
         assert_ne!(a, replay_key("orders.svc.created.dlq", 0, 6));
         assert_ne!(a, replay_key("orders.svc.created.dlq", 1, 5));
-        assert!(replay_key(&"x".repeat(249), u32::MAX, u64::MAX).len() <= produce::MAX_IDEMPOTENCY_KEY_LEN);
+        assert!(
+            replay_key(&"x".repeat(249), u32::MAX, u64::MAX).len()
+                <= produce::MAX_IDEMPOTENCY_KEY_LEN
+        );
     }
 
     #[test]
     fn a_replay_drops_the_dlq_headers_and_targets_the_source_partition() {
-        let h = |k: &str, v: &str| Header { key: k.into(), value: Bytes::copy_from_slice(v.as_bytes()) };
+        let h = |k: &str, v: &str| Header {
+            key: k.into(),
+            value: Bytes::copy_from_slice(v.as_bytes()),
+        };
         let record = Record {
             offset: 3,
             timestamp_ms: 42,
             key: Some(Bytes::from_static(b"k")),
             value: Bytes::from_static(br#"{"a":1}"#),
             value_is_json: true,
-            headers: vec![h("trace", "t"), h("wharf-dlq-error", "boom"), h("wharf-dlq-source-partition", "2")],
+            headers: vec![
+                h("trace", "t"),
+                h("wharf-dlq-error", "boom"),
+                h("wharf-dlq-source-partition", "2"),
+            ],
         };
         let body = replay_body(&record, 4);
         let r = &body["records"][0];
         assert_eq!(r["value"]["a"], 1);
         assert_eq!(r["headers"], json!({"trace": "t"}));
         assert_eq!(r["partition"], 2);
-        assert!(replay_body(&record, 2)["records"][0].get("partition").is_none());
+        assert!(
+            replay_body(&record, 2)["records"][0]
+                .get("partition")
+                .is_none()
+        );
     }
 }

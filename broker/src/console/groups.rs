@@ -220,23 +220,43 @@ fn reset_to(form: &ResetForm) -> Result<ResetTo, PageError> {
         "latest" => Ok(ResetTo::Latest),
         "time" => super::messages::parse_time(&form.time)
             .map(ResetTo::Timestamp)
-            .ok_or_else(|| bad(format!("time must be YYYY-MM-DDTHH:MM or ms, got {:?}", form.time))),
+            .ok_or_else(|| {
+                bad(format!(
+                    "time must be YYYY-MM-DDTHH:MM or ms, got {:?}",
+                    form.time
+                ))
+            }),
         "offset" => {
-            let p = form.partition.trim().parse().map_err(|_| bad("partition must be a number".into()))?;
-            let o = form.offset.trim().parse().map_err(|_| bad("offset must be a number".into()))?;
+            let p = form
+                .partition
+                .trim()
+                .parse()
+                .map_err(|_| bad("partition must be a number".into()))?;
+            let o = form
+                .offset
+                .trim()
+                .parse()
+                .map_err(|_| bad("offset must be a number".into()))?;
             Ok(ResetTo::Offsets(vec![(p, o)]))
         }
-        other => Err(bad(format!("to must be earliest, latest, time or offset, got {other:?}"))),
+        other => Err(bad(format!(
+            "to must be earliest, latest, time or offset, got {other:?}"
+        ))),
     }
 }
 
 /// Where a reset would put each partition: `(partition, committed now, target)`.
-async fn preview(console: &Console, topic: &str, d: &GroupDescription, to: &ResetTo) -> Result<Vec<(u32, Option<u64>, u64)>, PageError> {
-    let t = console
-        .broker
-        .topics
-        .get(topic)
-        .ok_or_else(|| PageError(ApiError::UnknownTopic { topic: topic.to_owned() }))?;
+async fn preview(
+    console: &Console,
+    topic: &str,
+    d: &GroupDescription,
+    to: &ResetTo,
+) -> Result<Vec<(u32, Option<u64>, u64)>, PageError> {
+    let t = console.broker.topics.get(topic).ok_or_else(|| {
+        PageError(ApiError::UnknownTopic {
+            topic: topic.to_owned(),
+        })
+    })?;
     let mut out = Vec::new();
     for p in t.partitions() {
         let b = p.offsets();
@@ -273,7 +293,10 @@ pub async fn reset(
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     let d = described(&console, &viewer, &group, Action::Admin).await?;
-    let topic = d.topic.clone().ok_or_else(|| bad(format!("group {group} is not bound to a topic")))?;
+    let topic = d
+        .topic
+        .clone()
+        .ok_or_else(|| bad(format!("group {group} is not bound to a topic")))?;
     let to = reset_to(&form)?;
     if form.confirm == "1" {
         console.broker.reset_offsets(&group, &topic, to).await?;

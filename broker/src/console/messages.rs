@@ -38,11 +38,11 @@ fn bad(message: String) -> PageError {
 
 fn topic_for(console: &Console, viewer: &Viewer, name: &str) -> Result<Arc<Topic>, PageError> {
     viewer.require(Action::Consume, name)?;
-    console
-        .broker
-        .topics
-        .get(name)
-        .ok_or_else(|| PageError(ApiError::UnknownTopic { topic: name.to_owned() }))
+    console.broker.topics.get(name).ok_or_else(|| {
+        PageError(ApiError::UnknownTopic {
+            topic: name.to_owned(),
+        })
+    })
 }
 
 /// Whether htmx asked (answer a fragment) or a plain browser navigation (answer a page).
@@ -153,9 +153,12 @@ impl BrowseQuery {
                 .parse()
                 .map(Start::Offset)
                 .map_err(|_| bad(format!("offset must be a number, got {:?}", self.offset))),
-            "time" => parse_time(&self.time)
-                .map(Start::Timestamp)
-                .ok_or_else(|| bad(format!("time must be YYYY-MM-DDTHH:MM or ms, got {:?}", self.time))),
+            "time" => parse_time(&self.time).map(Start::Timestamp).ok_or_else(|| {
+                bad(format!(
+                    "time must be YYYY-MM-DDTHH:MM or ms, got {:?}",
+                    self.time
+                ))
+            }),
             other => Err(bad(format!(
                 "from must be latest, earliest, offset or time, got {other:?}"
             ))),
@@ -163,7 +166,9 @@ impl BrowseQuery {
     }
 
     fn limit(&self) -> usize {
-        self.n.unwrap_or(DEFAULT_PAGE).clamp(1, browse::MAX_PAGE_RECORDS)
+        self.n
+            .unwrap_or(DEFAULT_PAGE)
+            .clamp(1, browse::MAX_PAGE_RECORDS)
     }
 
     /// The cursor to read from: the one given, else where `from` points.
@@ -204,7 +209,11 @@ fn format_name(f: ValueFormat) -> &'static str {
 }
 
 /// One page of the browser: the records and a link to the next page.
-async fn browse_fragment(console: &Console, name: &str, q: &BrowseQuery) -> Result<Markup, PageError> {
+async fn browse_fragment(
+    console: &Console,
+    name: &str,
+    q: &BrowseQuery,
+) -> Result<Markup, PageError> {
     let partition = partition_of(&q.partition)?;
     let cursor = q.cursor(console, name).await?;
     let page = browse::page(&console.broker, name, partition, &cursor, q.limit()).await?;
@@ -375,10 +384,17 @@ pub async fn search(
         value: q.in_value.is_some(),
     };
     if !(within.key || within.headers || within.value) {
-        within = SearchIn { key: true, headers: true, value: true };
+        within = SearchIn {
+            key: true,
+            headers: true,
+            value: true,
+        };
     }
     let budget = ScanBudget {
-        max_records: q.max_records.unwrap_or(DEFAULT_SCAN_RECORDS).clamp(1, MAX_SCAN_RECORDS),
+        max_records: q
+            .max_records
+            .unwrap_or(DEFAULT_SCAN_RECORDS)
+            .clamp(1, MAX_SCAN_RECORDS),
         max_time: Duration::from_millis(q.max_ms.unwrap_or(DEFAULT_SCAN_MS).clamp(1, MAX_SCAN_MS)),
         max_matches: MAX_MATCHES,
     };
@@ -387,7 +403,16 @@ pub async fn search(
     } else {
         Cursor::parse(&q.cursor).map_err(|e| bad(e.to_string()))?
     };
-    let found = browse::search(&console.broker, &name, partition, &cursor, &q.q, within, budget).await?;
+    let found = browse::search(
+        &console.broker,
+        &name,
+        partition,
+        &cursor,
+        &q.q,
+        within,
+        budget,
+    )
+    .await?;
     let more = query_string(&[
         ("q", q.q.as_str()),
         ("partition", q.partition.as_str()),
@@ -435,11 +460,19 @@ pub async fn blob(
         .into_iter()
         .find(|r| r.offset == offset)
         .filter(is_pointer)
-        .ok_or_else(|| bad(format!("record {offset} of partition {partition} is not a claim-check pointer")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "record {offset} of partition {partition} is not a claim-check pointer"
+            ))
+        })?;
     match console.broker.claims.resolve_for_reader(&record).await? {
         crate::claim::Resolved::Url(url) => Ok(axum::response::Redirect::to(&url).into_response()),
         crate::claim::Resolved::Inline { value, is_json } => {
-            let kind = if is_json { "application/json" } else { "application/octet-stream" };
+            let kind = if is_json {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            };
             let disposition = format!("attachment; filename=\"{name}-{partition}-{offset}\"");
             Ok((
                 [
@@ -463,13 +496,19 @@ mod tests {
         assert_eq!(parse_time("0"), Some(0));
         assert_eq!(parse_time("2024-11-22T01:46:40"), Some(1_732_240_000_000));
         assert_eq!(parse_time("2024-11-22T01:46"), Some(1_732_239_960_000));
-        assert_eq!(layout::timestamp(parse_time("2000-02-29T23:59:59").unwrap()), "2000-02-29 23:59:59.000");
+        assert_eq!(
+            layout::timestamp(parse_time("2000-02-29T23:59:59").unwrap()),
+            "2000-02-29 23:59:59.000"
+        );
         assert_eq!(parse_time("2024-13-01T00:00"), None);
         assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]
     fn query_values_are_percent_encoded() {
-        assert_eq!(query_string(&[("q", "a b&c"), ("cursor", "0:1,1:2")]), "q=a%20b%26c&cursor=0%3A1%2C1%3A2");
+        assert_eq!(
+            query_string(&[("q", "a b&c"), ("cursor", "0:1,1:2")]),
+            "q=a%20b%26c&cursor=0%3A1%2C1%3A2"
+        );
     }
 }

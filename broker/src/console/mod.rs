@@ -72,7 +72,7 @@ impl IntoResponse for PageError {
 /// The result of a console handler.
 pub type PageResult = Result<Response, PageError>;
 
-/// The console's routes, to be nested at `/ui`. Starts the rate sampler on the runtime.
+/// The console's routes (all under `/ui`), to be merged into the API router. Starts the rate sampler on the runtime.
 pub fn router(broker: Arc<Broker>) -> Router<Arc<Broker>> {
     let sampler = Arc::new(sampler::Sampler::new());
     sampler::spawn(Arc::clone(&sampler), Arc::clone(&broker));
@@ -83,33 +83,37 @@ pub fn router(broker: Arc<Broker>) -> Router<Arc<Broker>> {
         started: std::time::Instant::now(),
     });
     Router::new()
-        .route("/", get(overview::page))
-        .route("/overview/live", get(overview::live))
-        .route("/login", get(session::login_form).post(session::login))
-        .route("/logout", post(session::logout))
-        .route("/assets/{name}", get(assets::serve))
-        .route("/topics", get(topics::list_or_rows).post(topics::create))
-        .route("/topics/{topic}", get(messages::topic_page))
-        .route("/topics/{topic}/partitions", get(messages::partitions_live))
-        .route("/topics/{topic}/messages", get(messages::browse))
-        .route("/topics/{topic}/search", get(messages::search))
+        .route("/ui", get(to_index))
+        .route("/ui/", get(overview::page))
+        .route("/ui/overview/live", get(overview::live))
+        .route("/ui/login", get(session::login_form).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .route("/ui/topics", get(topics::list_or_rows).post(topics::create))
+        .route("/ui/topics/{topic}", get(messages::topic_page))
         .route(
-            "/topics/{topic}/partitions/{partition}/records/{offset}/blob",
+            "/ui/topics/{topic}/partitions",
+            get(messages::partitions_live),
+        )
+        .route("/ui/topics/{topic}/messages", get(messages::browse))
+        .route("/ui/topics/{topic}/search", get(messages::search))
+        .route(
+            "/ui/topics/{topic}/partitions/{partition}/records/{offset}/blob",
             get(messages::blob),
         )
-        .route("/topics/{topic}/settings", post(topics::patch))
-        .route("/topics/{topic}/delete", post(topics::delete))
+        .route("/ui/topics/{topic}/settings", post(topics::patch))
+        .route("/ui/topics/{topic}/delete", post(topics::delete))
         .route(
-            "/topics/{topic}/produce",
+            "/ui/topics/{topic}/produce",
             get(produce::form).post(produce::submit),
         )
-        .route("/groups", get(groups::list))
-        .route("/groups/{group}", get(groups::page))
-        .route("/groups/{group}/live", get(groups::live))
-        .route("/groups/{group}/reset", post(groups::reset))
-        .route("/dlq", get(dlq::list))
-        .route("/dlq/{topic}", get(dlq::page))
-        .route("/dlq/{topic}/replay", post(dlq::replay))
+        .route("/ui/groups", get(groups::list))
+        .route("/ui/groups/{group}", get(groups::page))
+        .route("/ui/groups/{group}/live", get(groups::live))
+        .route("/ui/groups/{group}/reset", post(groups::reset))
+        .route("/ui/dlq", get(dlq::list))
+        .route("/ui/dlq/{topic}", get(dlq::page))
+        .route("/ui/dlq/{topic}/replay", post(dlq::replay))
         .with_state(console)
 }
 

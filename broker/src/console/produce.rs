@@ -70,11 +70,11 @@ pub async fn form(
     Path(name): Path<String>,
 ) -> PageResult {
     viewer.require(Action::Produce, &name)?;
-    let topic = console
-        .broker
-        .topics
-        .get(&name)
-        .ok_or_else(|| PageError(ApiError::UnknownTopic { topic: name.clone() }))?;
+    let topic = console.broker.topics.get(&name).ok_or_else(|| {
+        PageError(ApiError::UnknownTopic {
+            topic: name.clone(),
+        })
+    })?;
     let body = form_markup(&viewer, &name, topic.partition_count(), None);
     Ok(html(layout::page(&viewer, Nav::Topics, "Produce", body)))
 }
@@ -124,14 +124,19 @@ fn envelope(form: &ProduceForm) -> Result<serde_json::Value, PageError> {
             let b64 = base64::engine::general_purpose::STANDARD.encode(form.value.as_bytes());
             record.insert("value_b64".into(), json!(b64));
         }
-        other => return Err(bad(format!("value_kind must be json or text, got {other:?}"))),
+        other => {
+            return Err(bad(format!(
+                "value_kind must be json or text, got {other:?}"
+            )));
+        }
     }
     if !form.partition.trim().is_empty() {
-        let p: u32 = form
-            .partition
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("partition must be a number, got {:?}", form.partition)))?;
+        let p: u32 = form.partition.trim().parse().map_err(|_| {
+            bad(format!(
+                "partition must be a number, got {:?}",
+                form.partition
+            ))
+        })?;
         record.insert("partition".into(), json!(p));
     }
     Ok(json!({ "records": [record] }))
@@ -146,10 +151,12 @@ pub async fn submit(
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Action::Produce, &name)?;
-    let acks: Acks = form
-        .acks
-        .parse()
-        .map_err(|_| bad(format!("acks must be all, leader or none, got {:?}", form.acks)))?;
+    let acks: Acks = form.acks.parse().map_err(|_| {
+        bad(format!(
+            "acks must be all, leader or none, got {:?}",
+            form.acks
+        ))
+    })?;
     let body = bytes::Bytes::from(envelope(&form)?.to_string());
     let topic = console.broker.topic_for_produce(&name).await?;
     let outcome = produce::produce(

@@ -53,7 +53,9 @@ fn value(record: &Record, format: ValueFormat) -> Markup {
     };
     let shown = match format {
         ValueFormat::Hex => html! { pre.mono { (hex::encode(bytes)) } },
-        ValueFormat::Json | ValueFormat::Auto if format == ValueFormat::Json || record.value_is_json => {
+        ValueFormat::Json | ValueFormat::Auto
+            if format == ValueFormat::Json || record.value_is_json =>
+        {
             match pretty() {
                 Some(p) => html! {
                     details open { summary { "JSON" } pre { (p) } }
@@ -166,7 +168,10 @@ mod tests {
     #[test]
     fn json_values_are_pretty_printed_and_escaped() {
         let html = table("t", &[located(br#"{"a":"<b>"}"#, true)], ValueFormat::Auto).into_string();
-        assert!(html.contains("&quot;a&quot;: &quot;&lt;b&gt;&quot;"), "{html}");
+        assert!(
+            html.contains("&quot;a&quot;: &quot;&lt;b&gt;&quot;"),
+            "{html}"
+        );
         assert!(html.contains("<details open>"));
         assert!(html.contains("order-42") && html.contains("trace-id: abc"));
     }

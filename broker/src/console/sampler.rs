@@ -124,7 +124,11 @@ fn p99_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> Option<f64> {
         Some(le)
     } else {
         // Beyond the last bound: that bound is the best (lower) estimate there is.
-        deltas.iter().rev().find(|(l, _)| l.is_finite()).map(|x| x.0)
+        deltas
+            .iter()
+            .rev()
+            .find(|(l, _)| l.is_finite())
+            .map(|x| x.0)
     }
 }
 

@@ -42,7 +42,11 @@ pub fn csrf_token(secret: &[u8; 32], token: &str) -> String {
 
 /// Compares without an early exit, so the time taken says nothing about the expected token.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Who a page is rendered for.
@@ -121,9 +125,7 @@ impl FromRequestParts<Arc<Console>> for Viewer {
             });
         }
         let token = session_token(&parts.headers).ok_or(LoginRequired)?;
-        let caller = auth
-            .authenticate(Some(&token))
-            .map_err(|_| LoginRequired)?;
+        let caller = auth.authenticate(Some(&token)).map_err(|_| LoginRequired)?;
         Ok(Self {
             caller,
             csrf: csrf_token(&console.secret, &token),
@@ -175,11 +177,7 @@ pub async fn login(State(console): State<Arc<Console>>, Form(form): Form<LoginFo
         "{COOKIE}={}; Path=/ui; HttpOnly; SameSite=Strict",
         hex::encode(token)
     );
-    (
-        [(header::SET_COOKIE, cookie)],
-        Redirect::to("/ui/"),
-    )
-        .into_response()
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/")).into_response()
 }
 
 /// The body of forms that carry nothing but the CSRF token.

@@ -95,13 +95,15 @@ fn partitions_of(
 ) -> Result<Vec<Arc<dyn PartitionLog>>, ConsumeError> {
     match partition {
         None => Ok(topic.partitions()),
-        Some(id) => topic
-            .partition(id)
-            .map(|p| vec![p])
-            .ok_or_else(|| ConsumeError::UnknownPartition {
-                topic: topic.name.clone(),
-                partition: id,
-            }),
+        Some(id) => {
+            topic
+                .partition(id)
+                .map(|p| vec![p])
+                .ok_or_else(|| ConsumeError::UnknownPartition {
+                    topic: topic.name.clone(),
+                    partition: id,
+                })
+        }
     }
 }
 
