@@ -14,6 +14,8 @@
 
 pub mod assets;
 pub mod charts;
+#[cfg(test)]
+mod dashboard_tests;
 pub mod dlq;
 pub mod groups;
 pub mod layout;
