@@ -148,6 +148,15 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may do `action` on some topic (for showing forms whose topic is not
+    /// chosen yet, such as topic creation).
+    pub fn may_somewhere(&self, action: Action) -> bool {
+        match &self.rights {
+            None => true,
+            Some(rights) => rights.grants.iter().any(|g| g.actions.contains(&action)),
+        }
+    }
+
     /// Whether the caller has any right on `topic` (for filtering listings).
     pub fn sees(&self, topic: &str) -> bool {
         [Action::Produce, Action::Consume, Action::Admin]

@@ -1,8 +1,9 @@
 //! The Wharf broker: topics as partitioned, append-only logs on local disk, served over HTTP.
 //!
-//! Dependencies point one way: `api → service → group / topic / claim / meta → partition →
-//! storage → log`. Only [`api`] knows HTTP (it is the only module that imports axum, and the only
-//! place errors become statuses); [`server`] assembles the rest and calls [`api::serve`].
+//! Dependencies point one way: `api / console → service → group / topic / claim / meta →
+//! partition → storage → log`. Only [`api`] and the web [`console`] know HTTP (they are the only
+//! modules that import axum; errors become statuses only in `api::error`); [`server`] assembles
+//! the rest and calls [`api::serve`].
 //!
 //! - [`log`]: the storage engine, the `wharf-log` crate (`broker/log/`): synchronous segmented
 //!   storage for one partition (files, CRC, indexes, recovery, retention), without tokio or HTTP.
@@ -22,6 +23,7 @@
 //! - [`auth`]: tokens and their rights on topic patterns, transport-independent.
 //! - [`service`]: what the broker does (produce, consume, groups, topics, background jobs) as a
 //!   plain Rust API with typed errors and outcome structs, over the shared [`state::Broker`].
+//! - [`console`]: the web console at `/ui/` (server-rendered pages over the service layer).
 //! - [`api`]: the HTTP API v1; [`metrics`]: Prometheus metrics; [`telemetry`]: logging set-up.
 //! - [`fdlimit`]: the soft `RLIMIT_NOFILE` raised to the hard limit at start.
 //! - [`config`]: every setting, documented; [`state`]: the shared [`state::Broker`], opened from
@@ -32,6 +34,7 @@ pub mod auth;
 pub mod claim;
 pub mod config;
 pub mod fdlimit;
+pub mod console;
 pub mod group;
 /// The storage engine, its own crate (`broker/log`) so that it cannot reach tokio or HTTP.
 pub use wharf_log as log;

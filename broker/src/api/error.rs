@@ -32,6 +32,9 @@ pub enum ApiError {
         action: Action,
         resource: String,
     },
+    /// A console form without this session's CSRF token (a cross-site or forged request).
+    #[error("the form's csrf token does not match this session")]
+    CsrfRejected,
     #[error("{message}")]
     NotFound { code: ErrorCode, message: String },
     #[error("{message}")]
@@ -104,7 +107,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::NotFound { .. }
             | Self::UnknownTopic { .. }
             | Self::UnknownPartition { .. }
@@ -141,7 +144,7 @@ impl ApiError {
             | Self::NotFound { code, .. } => code.clone(),
             Self::LimitReached { .. } => ErrorCode::LimitReached,
             Self::Unauthorized => ErrorCode::Unauthorized,
-            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::Forbidden { .. } | Self::CsrfRejected => ErrorCode::Forbidden,
             Self::UnknownTopic { .. } => ErrorCode::UnknownTopic,
             Self::UnknownPartition { .. } => ErrorCode::UnknownPartition,
             Self::UnknownRoute { .. } => ErrorCode::UnknownRoute,

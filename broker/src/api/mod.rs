@@ -8,6 +8,7 @@
 //! - [`schemas`]: the schema registry's Confluent-compatible routes under `/schemas/`.
 //! - [`serve`]: the router on a listener, with connection limits and graceful shutdown;
 //!   [`conn`]: one connection below HTTP (timeouts, JSON bodies for hyper's own answers).
+//! - The web console ([`crate::console`]) is merged in at `/ui/`.
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
 
@@ -164,6 +165,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))
         .merge(schemas::routes())
+        .merge(crate::console::router(Arc::clone(&broker)))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&broker),
             count_requests,

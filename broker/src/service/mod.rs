@@ -10,11 +10,13 @@
 //! - [`jobs`]: retention (and the claim-check objects it frees), idempotency expiry.
 //! - [`schemas`]: the schema registry's calls off the reactor; registration checks new JSON
 //!   Schemas against a sample of the topic's retained records.
+//! - [`browse`]: pages of records and bounded searches for the web console (no consumption).
 //! - [`topics`]: topic deletion with everything that hangs off the topic.
 //! - [`backend`]: the traits the service reaches storage and coordination through (partition
 //!   logs, metadata, groups, job leadership).
 
 pub mod backend;
+pub mod browse;
 pub mod consume;
 pub mod groups;
 pub mod jobs;
