@@ -19,8 +19,8 @@ mod http;
 
 pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
-pub use http::HttpLimits;
 pub use crate::pg::config::{CoordinationBackend, CoordinationConfig, PostgresConfig};
+pub use http::HttpLimits;
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

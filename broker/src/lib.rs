@@ -33,8 +33,8 @@ pub mod api;
 pub mod auth;
 pub mod claim;
 pub mod config;
-pub mod fdlimit;
 pub mod console;
+pub mod fdlimit;
 pub mod group;
 /// The storage engine, its own crate (`broker/log`) so that it cannot reach tokio or HTTP.
 pub use wharf_log as log;

@@ -127,9 +127,7 @@ impl ApiError {
             Self::ShuttingDown
             | Self::DiskFull { .. }
             | Self::TooManyOpenFiles { .. }
-            | Self::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::ClaimCheck { .. } => StatusCode::BAD_GATEWAY,
             Self::Corruption { .. } | Self::Internal { .. } | Self::Failed { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR

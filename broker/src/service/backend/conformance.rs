@@ -392,7 +392,8 @@ mod embedded {
     async fn disk_logs_meet_the_log_backend_contract() {
         let dir = tempfile::tempdir().unwrap();
         log_backend(|| {
-            let disk = DiskBackend::new(dir.path().join("topics"), FsyncPolicy::Always, 64).unwrap();
+            let disk =
+                DiskBackend::new(dir.path().join("topics"), FsyncPolicy::Always, 64).unwrap();
             Arc::new(DiskLogs::new(Arc::new(disk)))
         })
         .await;
