@@ -483,3 +483,110 @@ fn deep_json_and_unreadable_numbers_are_refused_per_record_and_the_rest_reads_ba
         assert_eq!(answer.0, 400, "{group}: {}", answer.1);
     }
 }
+
+/// Open files this process may hold (the soft `RLIMIT_NOFILE`, from `/proc/self/limits`).
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .expect("Max open files in /proc/self/limits")
+}
+
+/// A body that inflates to `inflated` bytes: a produce envelope around one long string value.
+fn bomb(inflated: usize, encoding: &str) -> Vec<u8> {
+    const CHUNK: usize = 1 << 20;
+    let head = br#"{"records":[{"value":""#;
+    let tail = br#""}]}"#;
+    let filler = vec![b'a'; CHUNK];
+    let chunks = (inflated - head.len() - tail.len()) / CHUNK;
+    match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(head).unwrap();
+            for _ in 0..chunks {
+                e.write_all(&filler).unwrap();
+            }
+            e.write_all(tail).unwrap();
+            e.finish().unwrap()
+        }
+        "zstd" => {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+            e.write_all(head).unwrap();
+            for _ in 0..chunks {
+                e.write_all(&filler).unwrap();
+            }
+            e.write_all(tail).unwrap();
+            e.finish().unwrap()
+        }
+        other => panic!("no {other} bomb"),
+    }
+}
+
+#[test]
+fn gibibyte_gzip_and_zstd_bombs_stop_at_max_request_bytes_with_a_json_413() {
+    const INFLATED: usize = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 256);
+    let idle_rss = rss_bytes(&broker);
+    let api = Api::with_token(&broker.url, TOKEN);
+    for encoding in ["gzip", "zstd"] {
+        let body = bomb(INFLATED, encoding);
+        assert!(
+            body.len() < 8 * 1024 * 1024,
+            "{encoding} bomb is {} bytes on the wire",
+            body.len()
+        );
+        let (status, answer) = Api::send(
+            api.request(reqwest::Method::POST, "/v1/topics/probe/records")
+                .header("content-type", "application/json")
+                .header("content-encoding", encoding)
+                .body(body),
+        );
+        assert_eq!(status, 413, "{encoding}: {answer}");
+        assert_eq!(answer["error"]["code"], "payload_too_large", "{answer}");
+        assert_rss_within_bound(&broker, idle_rss, &format!("a 1 GiB {encoding} bomb"));
+        assert_normal_request_succeeds(&broker);
+    }
+    // Nothing of either bomb was appended: only the two normal records are in the log.
+    let (status, fetched) = api.get("/v1/topics/probe/partitions/0/records?offset=0");
+    assert_eq!(status, 200, "{fetched}");
+    assert_eq!(fetched["records"].as_array().unwrap().len(), 2, "{fetched}");
+}
+
+#[test]
+fn thousands_of_waiting_long_polls_stay_bounded_and_all_wake_when_a_record_lands() {
+    // The issue's 3,000, or what this process's descriptor limit leaves room for.
+    let polls = 3_000.min(open_files_limit().saturating_sub(200));
+    assert!(polls >= 500, "ulimit -n too low for the long-poll probe");
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), polls + 64);
+    let idle_rss = rss_bytes(&broker);
+    let request = format!(
+        "GET /v1/topics/probe/partitions/0/records?offset=0&wait_ms=60000 HTTP/1.1\r\nhost: x\r\n\
+         authorization: Bearer {TOKEN}\r\nconnection: close\r\n\r\n"
+    );
+    let mut waiting: Vec<TcpStream> = (0..polls)
+        .map(|_| {
+            let mut tcp = connect(&broker);
+            tcp.write_all(request.as_bytes()).unwrap();
+            tcp
+        })
+        .collect();
+    // Past the header timeout: waiting polls are requests in flight, not idle connections.
+    std::thread::sleep(Duration::from_millis(HEADER_READ_TIMEOUT_MS) + SLACK);
+    assert!(
+        waiting.iter_mut().all(|tcp| !is_closed(tcp)),
+        "a waiting long poll was closed"
+    );
+    assert_rss_within_bound(&broker, idle_rss, &format!("{polls} waiting long polls"));
+    // The normal produce is also the record every poll waits for.
+    assert_normal_request_succeeds(&broker);
+    for tcp in &mut waiting {
+        let (status, answer) = read_answer(tcp, Duration::from_secs(10));
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["records"][0]["value"], 1, "{answer}");
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Must-show of issue 19: schemathesis (PyPI) over the broker's own OpenAPI document
+# (`GET /v1/openapi.json`) with every check, its stateful phase included, against the real
+# broker binary on a fresh data directory. Installs schemathesis into
+# infra/local/.tools/schemathesis-venv on first use.
+#
+#   bash infra/local/schemathesis.sh      # exits non-zero on any failure
+#
+# WHARF_SCHEMATHESIS_MAX_EXAMPLES (default 30) bounds the examples per operation and phase;
+# WHARF_BROKER_BIN picks a broker binary instead of building one.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="$here/.tools/schemathesis-venv"
+
+source "$here/broker_lib.sh"
+wharf_venv "$venv" "schemathesis==4.32.5"
+wharf_broker_bin
+
+work="$(mktemp -d)"
+cleanup() {
+  wharf_stop_broker
+  rm -rf "$work"
+}
+trap cleanup EXIT
+wharf_start_broker "$work"
+
+# The report lists each operation schemathesis reached; the test command keeps it in the log.
+"$venv/bin/schemathesis" run "http://$addr/v1/openapi.json" \
+  --checks all \
+  --phases examples,coverage,fuzzing,stateful \
+  --max-examples "${WHARF_SCHEMATHESIS_MAX_EXAMPLES:-30}" \
+  --workers 2 \
+  --request-timeout 30 \
+  --seed 1 \
+  --no-color
