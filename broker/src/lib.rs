@@ -26,6 +26,7 @@
 //! - [`console`]: the web console at `/ui/` (server-rendered pages over the service layer).
 //! - [`api`]: the HTTP API v1; [`metrics`]: Prometheus metrics; [`telemetry`]: logging set-up.
 //! - [`fdlimit`]: the soft `RLIMIT_NOFILE` raised to the hard limit at start.
+//! - [`reserve`]: disk space held back so that a broker on a full disk can still start.
 //! - [`config`]: every setting, documented; [`state`]: the shared [`state::Broker`], opened from
 //!   the data directory; [`server`]: assembly, [`run`], graceful shutdown.
 
@@ -41,6 +42,7 @@ pub use wharf_log as log;
 pub mod meta;
 pub mod metrics;
 pub mod partition;
+pub mod reserve;
 pub mod pg;
 pub mod schema;
 pub mod server;

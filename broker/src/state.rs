@@ -118,6 +118,18 @@ impl Embedded {
             return Err(RunError::DataDirLocked { path: dir });
         }
 
+        match crate::reserve::keep_reserve(&dir) {
+            Ok(crate::reserve::ReserveOutcome::Released { free_bytes }) => tracing::warn!(
+                free_bytes,
+                "disk nearly full: released the disk reserve so that the broker can start"
+            ),
+            Ok(crate::reserve::ReserveOutcome::Skipped { free_bytes }) => {
+                tracing::warn!(free_bytes, "too little free disk to keep a disk reserve")
+            }
+            Ok(_) => {}
+            // The reserve is a safety margin; a broker that cannot make one still starts.
+            Err(e) => tracing::warn!(error = %e, "could not keep the disk reserve"),
+        }
         let store = MetaStore::open(&dir)?;
         let metrics = Metrics::new();
         let fsync_seconds = metrics.fsync_seconds.clone();

@@ -2,7 +2,8 @@
 //! fills. `acks=all` produce answers 503 `disk_full` (retriable) instead of acknowledging, reads
 //! keep working, nothing acknowledged is lost, appends resume once the ballast is deleted (the
 //! partition was not left read-only), a SIGKILL and restart while the disk is still full starts
-//! and serves, and a SIGKILL and restart afterwards serve every acknowledged record.
+//! (it releases its disk reserve) and serves, and a SIGKILL and restart afterwards serve every
+//! acknowledged record.
 //!
 //! Needs `mount -t tmpfs` (root or CAP_SYS_ADMIN); without it the test prints why and passes
 //! without checking anything.
@@ -56,8 +57,8 @@ impl Drop for Tmpfs {
 }
 
 /// Writes a ballast file until the filesystem refuses more bytes; returns its path.
-fn fill(mount: &Path) -> PathBuf {
-    let path = mount.join("ballast");
+fn fill(mount: &Path, name: &str) -> PathBuf {
+    let path = mount.join(name);
     let mut f = std::fs::File::create(&path).unwrap();
     let chunk = vec![0u8; 4096];
     loop {
@@ -66,6 +67,18 @@ fn fill(mount: &Path) -> PathBuf {
             return path;
         }
     }
+}
+
+/// Produces until an answer is not 200 (bytes left in partly used pages can take a few more
+/// batches after the ballast filled the disk) and returns that answer.
+fn until_refused(mut produce: impl FnMut() -> (u16, Value)) -> (u16, Value) {
+    for _ in 0..500 {
+        let (status, body) = produce();
+        if status != 200 {
+            return (status, body);
+        }
+    }
+    panic!("a full disk refuses appends");
 }
 
 fn record(i: usize) -> Value {
@@ -112,17 +125,8 @@ fn a_full_disk_answers_503_disk_full_loses_nothing_acked_and_appends_resume_when
         assert_eq!(status, 200, "{body}");
     }
 
-    let ballast = fill(mount.path());
-    // Bytes left in partly used pages may take a few more batches; then the disk is full.
-    let mut refused = None;
-    for _ in 0..500 {
-        let (status, body) = produce(&api, &mut acked);
-        if status != 200 {
-            refused = Some((status, body));
-            break;
-        }
-    }
-    let (status, body) = refused.expect("a full disk refuses appends");
+    let ballast = fill(mount.path(), "ballast");
+    let (status, body) = until_refused(|| produce(&api, &mut acked));
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "disk_full", "{body}");
     assert_eq!(body["error"]["retriable"], true, "{body}");
@@ -139,18 +143,26 @@ fn a_full_disk_answers_503_disk_full_loses_nothing_acked_and_appends_resume_when
     let read = api.fetch_all(TOPIC, 0);
     assert_eq!(read.len(), acked.len());
 
-    // A restart while the disk is still full: the broker starts, serves, and still refuses.
+    // A restart while the disk is still full: the broker releases its disk reserve, starts and
+    // serves; once that space is taken too, appends are refused again.
     broker.kill();
     broker.restart();
+    assert!(
+        broker.log().contains("released the disk reserve"),
+        "{}",
+        broker.log()
+    );
     let api = Api::new(&broker.url);
     assert_eq!(api.fetch_all(TOPIC, 0).len(), acked.len());
-    let (status, body) = produce(&api, &mut acked);
+    let second_ballast = fill(mount.path(), "ballast-2");
+    let (status, body) = until_refused(|| produce(&api, &mut acked));
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (503, Some("disk_full")),
         "{body}"
     );
 
+    std::fs::remove_file(&second_ballast).unwrap();
     std::fs::remove_file(&ballast).unwrap();
     let before = acked.len();
     for _ in 0..40 {
