@@ -295,7 +295,9 @@ impl<S: ClientIo> Drop for Watched<S> {
     /// client still sending (a body after a 401, a flood of headers after the 431) then loses
     /// the answer. So the socket is half-closed and drained for a moment first, off the task.
     fn drop(&mut self) {
-        let Some(tcp) = self.inner.take() else { return };
+        let Some(stream) = self.inner.take() else {
+            return;
+        };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -303,21 +305,21 @@ impl<S: ClientIo> Drop for Watched<S> {
             return;
         };
         handle.spawn(async move {
-            linger(tcp).await;
+            linger(stream).await;
             drop(permit);
         });
     }
 }
 
-/// Half-closes `tcp` (over TLS: after its close_notify) and reads what the client still sends,
+/// Half-closes `stream` (over TLS: after its close_notify) and reads what the client still sends,
 /// within [`LINGER_MS`] and [`LINGER_MAX_BYTES`], before dropping it.
-async fn linger(mut tcp: impl ClientIo) {
+async fn linger(mut stream: impl ClientIo) {
     let drain = async {
-        tcp.shutdown().await?;
+        stream.shutdown().await?;
         let mut sink = [0u8; 8192];
         let mut read = 0usize;
         while read < LINGER_MAX_BYTES {
-            match tcp.read(&mut sink).await? {
+            match stream.read(&mut sink).await? {
                 0 => break,
                 n => read += n,
             }
