@@ -16,11 +16,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod http;
+mod tls;
 
 pub use crate::group::GroupLimits;
 pub use crate::log::FsyncPolicy;
 pub use crate::pg::config::{CoordinationBackend, CoordinationConfig, PostgresConfig};
 pub use http::HttpLimits;
+pub use tls::TlsConfig;
 
 /// The whole broker configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,6 +76,9 @@ pub struct BrokerConfig {
     pub auth: AuthConfig,
     /// What one client may hold of the listener: connections, time, header and body bytes.
     pub http: HttpLimits,
+    /// HTTPS on the listener: `cert_path` and `key_path` (PEM), both or neither. Off (plain
+    /// HTTP) by default.
+    pub tls: TlsConfig,
     /// Where topic settings, idempotency outcomes and consumer groups are coordinated:
     /// `embedded` (default) or `postgres` (`coordination.postgres.url`). Partition data stays in
     /// `data_dir` either way.
@@ -102,6 +107,7 @@ impl Default for BrokerConfig {
             groups: GroupLimits::default(),
             auth: AuthConfig::default(),
             http: HttpLimits::default(),
+            tls: TlsConfig::default(),
             coordination: CoordinationConfig::default(),
         }
     }
@@ -450,6 +456,7 @@ impl BrokerConfig {
             );
         }
         self.http.validate(self.max_request_bytes)?;
+        self.tls.validate()?;
         for (i, token) in self.auth.tokens.iter().enumerate() {
             let message = match (&token.token, &token.token_sha256) {
                 (Some(t), None) if t.len() < 8 => "is shorter than 8 characters",
@@ -483,6 +490,8 @@ impl BrokerConfig {
         c.claim_check.local_dir = Some(PathBuf::from("blobs"));
         c.claim_check.region = Some("us-east-1".to_owned());
         c.claim_check.endpoint_url = Some("http://127.0.0.1:4566".to_owned());
+        c.tls.cert_path = Some(PathBuf::from("cert.pem"));
+        c.tls.key_path = Some(PathBuf::from("key.pem"));
         c.auth.tokens = vec![TokenConfig {
             token: Some("example-token".to_owned()),
             token_sha256: None,
@@ -596,6 +605,8 @@ mod tests {
             "WHARF_GROUPS_MAX_LEASE_MS",
             "WHARF_AUTH_TOKENS",
             "WHARF_FSYNC",
+            "WHARF_TLS_CERT_PATH",
+            "WHARF_TLS_KEY_PATH",
         ] {
             assert!(
                 names.contains(&expected.to_owned()),

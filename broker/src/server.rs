@@ -51,6 +51,8 @@ pub async fn run(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // The certificate first: a bad path or key is a startup error before any storage opens.
+    let tls = crate::api::tls::acceptors(&config.tls)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
     let retention_period = Duration::from_millis(config.retention_check_interval_ms);
@@ -65,6 +67,7 @@ pub async fn run(
     let addr = listener.local_addr().map_err(RunError::Serve)?;
     tracing::info!(
         addr = %addr,
+        tls = tls.is_some(),
         data_dir = %broker.config.data_dir.display(),
         topics = broker.topics.list().len(),
         fsync = ?fsync,
@@ -82,7 +85,7 @@ pub async fn run(
         b.expire_leases().await;
     });
 
-    let server = crate::api::serve::serve(listener, Arc::clone(&broker));
+    let server = crate::api::serve::serve(listener, Arc::clone(&broker), tls);
     let mut server = tokio::spawn(server);
 
     let early = tokio::select! {

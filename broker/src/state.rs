@@ -56,6 +56,8 @@ pub enum RunError {
     Postgres(#[from] crate::pg::PgError),
     #[error(transparent)]
     Schema(#[from] crate::schema::SchemaError),
+    #[error(transparent)]
+    Tls(#[from] crate::api::tls::TlsError),
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error("startup task failed: {0}")]

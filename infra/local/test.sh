@@ -62,6 +62,10 @@ else
   cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/nextest.log"
 fi
 
+step "e2e over tls"
+# The end-to-end suite again with every broker on https:// and a throwaway private CA (issue 19).
+bash "$here/tls_e2e.sh" 2>&1 | tee "$logs/tls.log"
+
 step "schema registry with confluent-kafka"
 # Confluent's Python client against the real broker (issue 18); about 50 s on first use (pip
 # install into infra/local/.tools/schema-venv), a few seconds after.

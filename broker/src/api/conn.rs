@@ -4,12 +4,13 @@
 //!   next request began, so [`Activity::expired`] can close idle and slowloris connections
 //!   (hyper's own header timeout also runs while a keep-alive connection is idle, so it cannot
 //!   give the two different bounds).
-//! - [`Watched`]: the socket wrapper that feeds [`Activity`] and gives hyper's automatic answers
-//!   to unparsable requests (400, 414, 431, sent with an empty body) the JSON error body the
-//!   API promises for every failure.
+//! - [`Watched`]: the socket wrapper (over TCP, or over TLS above it so that it sees plaintext)
+//!   that feeds [`Activity`] and gives hyper's automatic answers to unparsable requests (400,
+//!   414, 431, sent with an empty body) the JSON error body the API promises for every failure.
 //!   Dropped, it lingers: half-closed and drained for a moment, so the last answer is not lost
 //!   to a reset while the client still sends.
-//! - [`refuse`]: the answer to a connection beyond `http.max_connections`.
+//! - [`answer_and_close`]: one JSON error answer on a connection that is not served, such as
+//!   [`refuse`]: the answer to a connection beyond `http.max_connections`.
 
 use std::io;
 use std::pin::Pin;
@@ -117,11 +118,16 @@ pub fn check_period(limits: &HttpLimits) -> Duration {
     Duration::from_millis((shorter / 4).clamp(10, 1_000))
 }
 
+/// A client byte stream: the TCP socket, or the TLS stream over it.
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo for S {}
+
 /// The client socket, watched (see the module doc).
 #[derive(Debug)]
-pub struct Watched {
+pub struct Watched<S: ClientIo = TcpStream> {
     /// Always `Some` until dropped (then it may be handed to [`linger`]).
-    inner: Option<TcpStream>,
+    inner: Option<S>,
     activity: Arc<Activity>,
     limits: (u64, u32),
     /// A JSON answer being written in place of one of hyper's empty ones: bytes, how many are
@@ -129,8 +135,8 @@ pub struct Watched {
     replacing: Option<(Vec<u8>, usize, usize)>,
 }
 
-impl Watched {
-    pub fn new(inner: TcpStream, activity: Arc<Activity>, limits: &HttpLimits) -> Self {
+impl<S: ClientIo> Watched<S> {
+    pub fn new(inner: S, activity: Arc<Activity>, limits: &HttpLimits) -> Self {
         Self {
             inner: Some(inner),
             activity,
@@ -139,7 +145,7 @@ impl Watched {
         }
     }
 
-    fn io(&mut self) -> Pin<&mut TcpStream> {
+    fn io(&mut self) -> Pin<&mut S> {
         Pin::new(
             self.inner
                 .as_mut()
@@ -215,7 +221,7 @@ pub fn render(error: &ApiError) -> Vec<u8> {
     out
 }
 
-impl AsyncRead for Watched {
+impl<S: ClientIo> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -230,7 +236,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: ClientIo> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -276,7 +282,7 @@ impl AsyncWrite for Watched {
 
 /// How long a refused or closed connection is given to take its last answer before it is
 /// dropped, and how much of what the client still sends is read (and thrown away) meanwhile.
-const LINGER_MS: u64 = 1_000;
+pub const LINGER_MS: u64 = 1_000;
 const LINGER_MAX_BYTES: usize = 2 * 1024 * 1024;
 /// Closing connections lingering at once; past it a closing socket is dropped at once, so
 /// lingering cannot hold more descriptors than this beyond `max_connections`.
@@ -284,12 +290,14 @@ const MAX_LINGERING: usize = 256;
 
 static LINGERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LINGERING);
 
-impl Drop for Watched {
+impl<S: ClientIo> Drop for Watched<S> {
     /// Closing a socket with unread bytes from the client makes the kernel send a reset, and a
     /// client still sending (a body after a 401, a flood of headers after the 431) then loses
     /// the answer. So the socket is half-closed and drained for a moment first, off the task.
     fn drop(&mut self) {
-        let Some(tcp) = self.inner.take() else { return };
+        let Some(stream) = self.inner.take() else {
+            return;
+        };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -297,21 +305,21 @@ impl Drop for Watched {
             return;
         };
         handle.spawn(async move {
-            linger(tcp).await;
+            linger(stream).await;
             drop(permit);
         });
     }
 }
 
-/// Half-closes `tcp` and reads what the client still sends, within [`LINGER_MS`] and
-/// [`LINGER_MAX_BYTES`], before dropping it.
-async fn linger(mut tcp: TcpStream) {
+/// Half-closes `stream` (over TLS: after its close_notify) and reads what the client still sends,
+/// within [`LINGER_MS`] and [`LINGER_MAX_BYTES`], before dropping it.
+async fn linger(mut stream: impl ClientIo) {
     let drain = async {
-        tcp.shutdown().await?;
+        stream.shutdown().await?;
         let mut sink = [0u8; 8192];
         let mut read = 0usize;
         while read < LINGER_MAX_BYTES {
-            match tcp.read(&mut sink).await? {
+            match stream.read(&mut sink).await? {
                 0 => break,
                 n => read += n,
             }
@@ -322,16 +330,25 @@ async fn linger(mut tcp: TcpStream) {
 }
 
 /// Answers a connection beyond `http.max_connections` with a 503 `overloaded` and closes it.
-/// What the client sent is read (and thrown away) for a moment after, so closing does not
-/// reset the connection before the answer is read.
-pub async fn refuse(mut tcp: TcpStream, max_connections: u32) {
-    let answer = render(&ApiError::Overloaded {
+pub async fn refuse(stream: impl ClientIo, max_connections: u32) {
+    let overloaded = ApiError::Overloaded {
         resource: "connections",
         limit: u64::from(max_connections),
+    };
+    answer_and_close(stream, &overloaded).await;
+}
+
+/// Writes `error` as a whole HTTP/1.1 answer and closes. What the client sent is read (and
+/// thrown away) for a moment after, so closing does not reset the connection before the answer
+/// is read. Bounded by [`LINGER_MS`] for the write and again for the linger.
+pub async fn answer_and_close(mut stream: impl ClientIo, error: &ApiError) {
+    let answer = render(error);
+    let sent = tokio::time::timeout(Duration::from_millis(LINGER_MS), async {
+        stream.write_all(&answer).await?;
+        stream.flush().await
     });
-    let sent = tokio::time::timeout(Duration::from_millis(LINGER_MS), tcp.write_all(&answer));
     if matches!(sent.await, Ok(Ok(()))) {
-        linger(tcp).await;
+        linger(stream).await;
     }
 }
 

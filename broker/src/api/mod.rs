@@ -7,7 +7,8 @@
 //!   [`service`](crate::service) layer.
 //! - [`schemas`]: the schema registry's Confluent-compatible routes under `/schemas/`.
 //! - [`serve`]: the router on a listener, with connection limits and graceful shutdown;
-//!   [`conn`]: one connection below HTTP (timeouts, JSON bodies for hyper's own answers).
+//!   [`conn`]: one connection below HTTP (timeouts, JSON bodies for hyper's own answers);
+//!   [`tls`]: HTTPS on the listener (certificate loading, the bounded handshake).
 //! - The web console ([`crate::console`]) is merged in at `/ui/`.
 //!
 //! Unknown routes, wrong methods and even panics answer with the same JSON error shape.
@@ -22,6 +23,7 @@ pub mod ops;
 pub mod produce;
 pub mod schemas;
 pub mod serve;
+pub mod tls;
 pub mod topics;
 
 use std::any::Any;

@@ -1,8 +1,10 @@
 //! Serving the router on a listener until the broker stops accepting: the accept loop with
-//! its connection cap, hyper's HTTP/1.1 + h2 server with bounded headers, and a watchdog per
-//! connection for the header-read and idle timeouts (see [`super::conn`]).
+//! its connection cap, the TLS handshake when `[tls]` is on (see [`super::tls`]), hyper's
+//! HTTP/1.1 + h2 server with bounded headers, and a watchdog per connection for the header-read
+//! and idle timeouts (see [`super::conn`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -12,7 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::Service;
 
-use super::conn::{Activity, Watched};
+use super::conn::{Activity, ClientIo, Watched};
+use super::tls::TlsAcceptors;
 use crate::config::HttpLimits;
 use crate::partition::until_true;
 use crate::state::Broker;
@@ -21,22 +24,25 @@ use crate::state::Broker;
 /// (a flood cannot make the refusals themselves hold descriptors).
 const MAX_REFUSING: usize = 64;
 
-/// Serves [`super::router`] on `listener` until `broker.stopping` turns true, then lets
-/// in-flight requests finish (the caller bounds how long it waits).
+/// Serves [`super::router`] on `listener` (HTTPS when `tls` is given, see
+/// [`super::tls::acceptors`]) until `broker.stopping` turns true, then lets in-flight requests
+/// finish (the caller bounds how long it waits).
 pub fn serve(
     listener: TcpListener,
     broker: Arc<Broker>,
+    tls: Option<TlsAcceptors>,
 ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
     let stopping = broker.stopping.clone();
     let limits = broker.config.http.clone();
     let app = super::router(broker);
-    accept_loop(listener, app, limits, stopping)
+    accept_loop(listener, app, limits, tls, stopping)
 }
 
 async fn accept_loop(
     listener: TcpListener,
     app: axum::Router,
     limits: HttpLimits,
+    tls: Option<TlsAcceptors>,
     mut stopping: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let max = limits.max_connections;
@@ -66,8 +72,21 @@ async fn accept_loop(
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::debug!(max_connections = max, "connection refused: at the limit");
             if let Ok(permit) = Arc::clone(&refusing).try_acquire_owned() {
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    super::conn::refuse(tcp, max).await;
+                    match tls {
+                        // The answer must be encrypted to be read at all; the handshake is
+                        // bounded like the answer itself.
+                        Some(tls) => {
+                            let bound = Duration::from_millis(super::conn::LINGER_MS);
+                            if let Some(stream) =
+                                super::tls::handshake(&tls.refuse, tcp, bound).await
+                            {
+                                super::conn::refuse(stream, max).await;
+                            }
+                        }
+                        None => super::conn::refuse(tcp, max).await,
+                    }
                     drop(permit);
                 });
             }
@@ -75,6 +94,7 @@ async fn accept_loop(
         };
         tokio::spawn(serve_connection(
             tcp,
+            tls.clone(),
             slot,
             Arc::clone(&builder),
             app.clone(),
@@ -102,16 +122,45 @@ fn builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// Serves one connection while it holds its `slot`: the TLS handshake first if `tls` is on
+/// (bounded by the header read timeout: a stalled handshake is a stalled request head), then
+/// HTTP.
 async fn serve_connection(
     tcp: TcpStream,
+    tls: Option<TlsAcceptors>,
     slot: OwnedSemaphorePermit,
     builder: Arc<auto::Builder<TokioExecutor>>,
     app: axum::Router,
     limits: Arc<HttpLimits>,
     mut stopping: watch::Receiver<bool>,
 ) {
+    match tls {
+        None => serve_http(tcp, builder, app, &limits, stopping).await,
+        Some(tls) => {
+            let bound = Duration::from_millis(limits.header_read_timeout_ms);
+            let stream = tokio::select! {
+                stream = super::tls::handshake(&tls.serve, tcp, bound) => stream,
+                () = until_true(&mut stopping) => None,
+            };
+            if let Some(stream) = stream {
+                serve_http(stream, builder, app, &limits, stopping).await;
+            }
+        }
+    }
+    drop(slot);
+}
+
+/// hyper's server on one connection's byte stream, under its watchdog, until the client or the
+/// watchdog closes it or the broker stops.
+async fn serve_http(
+    stream: impl ClientIo,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: axum::Router,
+    limits: &HttpLimits,
+    mut stopping: watch::Receiver<bool>,
+) {
     let activity = Activity::new();
-    let io = TokioIo::new(Watched::new(tcp, Arc::clone(&activity), &limits));
+    let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity), limits));
     let requests = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let in_flight = requests.request_started();
@@ -124,7 +173,7 @@ async fn serve_connection(
     });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    let mut watchdog = tokio::time::interval(super::conn::check_period(&limits));
+    let mut watchdog = tokio::time::interval(super::conn::check_period(limits));
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut draining = false;
     loop {
@@ -140,12 +189,11 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = watchdog.tick() => {
-                if let Some(reason) = activity.expired(&limits) {
+                if let Some(reason) = activity.expired(limits) {
                     tracing::debug!(reason = ?reason, "closing connection");
                     break;
                 }
             }
         }
     }
-    drop(slot);
 }

@@ -4,6 +4,10 @@
 //! by nextest, and passed explicitly by the broker's own tests through [`Broker::launch`]); or
 //! built once per test process with `cargo build -p wharf-broker` into the running test's target
 //! directory.
+//!
+//! With [`TLS_DIR_VAR`] set in the test's environment (as `infra/local/tls_e2e.sh` does), every
+//! broker serves HTTPS with the certificate found there and [`Broker::url`] is `https://`; the
+//! test's clients trust the private CA through `SSL_CERT_FILE` (rustls-native-certs reads it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -16,6 +20,35 @@ use crate::process::{
 
 /// How long a broker may take to print its `listening` line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A directory holding `ca.pem`, `cert.pem` and `key.pem` (a certificate for 127.0.0.1 signed by
+/// that CA): when set, brokers serve HTTPS with them.
+pub const TLS_DIR_VAR: &str = "WHARF_TEST_TLS_DIR";
+
+/// The broker settings that turn TLS on with the certificate in [`TLS_DIR_VAR`], if it is set.
+fn tls_env_from_test_env() -> Vec<(String, String)> {
+    let Some(dir) = std::env::var_os(TLS_DIR_VAR).filter(|d| !d.is_empty()) else {
+        return Vec::new();
+    };
+    let dir = PathBuf::from(dir);
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        assert!(
+            dir.join(file).is_file(),
+            "{TLS_DIR_VAR}={} has no {file}",
+            dir.display()
+        );
+    }
+    vec![
+        (
+            "WHARF_TLS_CERT_PATH".to_owned(),
+            dir.join("cert.pem").display().to_string(),
+        ),
+        (
+            "WHARF_TLS_KEY_PATH".to_owned(),
+            dir.join("key.pem").display().to_string(),
+        ),
+    ]
+}
 
 /// The `wharf-broker` binary the tests run (see the module doc).
 pub fn broker_binary() -> &'static Path {
@@ -67,7 +100,8 @@ impl DataDir {
 pub struct Broker {
     child: Option<Child>,
     bin: PathBuf,
-    /// `http://127.0.0.1:<port>`, the same across restarts.
+    /// `http://127.0.0.1:<port>`, or `https://` when the broker serves TLS (its settings name a
+    /// certificate, or [`TLS_DIR_VAR`] is set); the same across restarts.
     pub url: String,
     addr: std::net::SocketAddr,
     env: Vec<(String, String)>,
@@ -100,16 +134,25 @@ impl Broker {
     }
 
     fn spawn(bin: &Path, data: DataDir, env: &[(&str, &str)]) -> Self {
-        let env: Vec<(String, String)> = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        // A test that sets its own TLS settings keeps them.
+        if !env.iter().any(|(k, _)| k.starts_with("WHARF_TLS_")) {
+            env.extend(tls_env_from_test_env());
+        }
+        let scheme = if env.iter().any(|(k, _)| k == "WHARF_TLS_CERT_PATH") {
+            "https"
+        } else {
+            "http"
+        };
         let log: Log = Arc::default();
         let (child, addr) = spawn_broker(bin, data.path(), "127.0.0.1:0", &env, &log);
         Self {
             child: Some(child),
             bin: bin.to_path_buf(),
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             env,
             log,

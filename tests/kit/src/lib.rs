@@ -2,7 +2,8 @@
 //! child processes. Used as a dev-dependency only.
 //!
 //! - [`broker`]: the real `wharf-broker` binary on a free port over a data directory
-//!   ([`Broker`]): start, SIGKILL, restart on the same port, SIGTERM, its log and CPU time.
+//!   ([`Broker`]): start, SIGKILL, restart on the same port, SIGTERM, its log and CPU time;
+//!   over HTTPS when `WHARF_TEST_TLS_DIR` names a certificate.
 //! - [`lambda`]: `cargo lambda watch` serving the workspace's functions ([`LambdaWatch`]), with
 //!   the cargo-lambda installation the test scripts make.
 //! - `client` (feature `client`): clients of that broker, and the set-up and read-back helpers
