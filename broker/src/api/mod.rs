@@ -47,7 +47,7 @@ use error::ApiError;
     info(
         title = "Wharf HTTP API",
         version = "1",
-        description = "Serverless event gateway: topics, produce, fetch, consumer groups"
+        description = "Serverless event gateway: topics, produce, fetch, consumer groups, and a schema registry under /schemas (the Confluent Schema Registry subset its clients use)"
     ),
     paths(
         topics::create_topic,
@@ -71,6 +71,21 @@ use error::ApiError;
         groups::list_groups,
         groups::describe_group,
         groups::delete_group,
+        schemas::list_subjects,
+        schemas::list_versions,
+        schemas::register,
+        schemas::get_version,
+        schemas::get_version_text,
+        schemas::delete_version,
+        schemas::delete_subject,
+        schemas::lookup,
+        schemas::get_by_id,
+        schemas::get_id_versions,
+        schemas::get_global_level,
+        schemas::put_global_level,
+        schemas::get_subject_level,
+        schemas::put_subject_level,
+        schemas::test_compatibility,
     ),
     components(schemas(
         wharf_proto::api::ErrorBody,
@@ -84,6 +99,7 @@ use error::ApiError;
         wharf_proto::api::ProduceRecord,
         wharf_proto::api::ProduceResponse,
         wharf_proto::api::ProduceResult,
+        wharf_proto::api::SchemaViolationDetails,
         wharf_proto::api::FetchResponse,
         wharf_proto::api::FetchedRecord,
         wharf_proto::api::OffsetLookup,
@@ -255,6 +271,27 @@ mod tests {
             ("/v1/groups/{group}/members/{member}/poll", "post"),
             ("/v1/groups/{group}/offsets", "post"),
             ("/v1/groups/{group}/offsets", "put"),
+            ("/schemas/subjects", "get"),
+            ("/schemas/subjects/{subject}", "post"),
+            ("/schemas/subjects/{subject}", "delete"),
+            ("/schemas/subjects/{subject}/versions", "get"),
+            ("/schemas/subjects/{subject}/versions", "post"),
+            ("/schemas/subjects/{subject}/versions/{version}", "get"),
+            ("/schemas/subjects/{subject}/versions/{version}", "delete"),
+            (
+                "/schemas/subjects/{subject}/versions/{version}/schema",
+                "get",
+            ),
+            ("/schemas/schemas/ids/{id}", "get"),
+            ("/schemas/schemas/ids/{id}/versions", "get"),
+            ("/schemas/config", "get"),
+            ("/schemas/config", "put"),
+            ("/schemas/config/{subject}", "get"),
+            ("/schemas/config/{subject}", "put"),
+            (
+                "/schemas/compatibility/subjects/{subject}/versions/{version}",
+                "post",
+            ),
         ] {
             assert!(
                 paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -112,7 +112,7 @@ fn flag(text: Option<&str>) -> bool {
 }
 
 #[derive(Debug, Deserialize)]
-struct DeletedQuery {
+pub(super) struct DeletedQuery {
     #[serde(default)]
     deleted: Option<String>,
 }
@@ -151,7 +151,8 @@ async fn schema_body(headers: &HeaderMap, body: Body) -> Result<SchemaBody, Regi
     Ok(json_body(headers, body, SCHEMA_BODY_LIMIT_BYTES).await?)
 }
 
-async fn list_subjects(
+#[utoipa::path(get, path = "/schemas/subjects", tag = "schemas", params(("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")), responses((status = 200, description = "Subject names"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn list_subjects(
     State(broker): State<Arc<Broker>>,
     Query(q): Query<DeletedQuery>,
     headers: HeaderMap,
@@ -166,7 +167,8 @@ async fn list_subjects(
     answer(json!(subjects))
 }
 
-async fn list_versions(
+#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")), responses((status = 200, description = "Version numbers"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn list_versions(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
     Query(q): Query<DeletedQuery>,
@@ -176,7 +178,8 @@ async fn list_versions(
     answer(json!(broker.schemas.versions(&subject, q.deleted())?))
 }
 
-async fn register(
+#[utoipa::path(post, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = Object, description = "`{\"schema\",\"schemaType\"?,\"references\"?}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"id\"}` of the new or existing version"), (status = 409, description = "Incompatible with the subject's level"), (status = 422, description = "Invalid schema (42201)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn register(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
     headers: HeaderMap,
@@ -189,7 +192,8 @@ async fn register(
     answer(describe(&registered))
 }
 
-async fn get_version(
+#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")), responses((status = 200, description = "`{\"subject\",\"version\",\"id\",\"schemaType\",\"schema\"}`"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn get_version(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
     Query(q): Query<DeletedQuery>,
@@ -204,7 +208,8 @@ async fn get_version(
     )?))
 }
 
-async fn get_version_text(
+#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions/{version}/schema", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`")), responses((status = 200, description = "The schema text alone"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn get_version_text(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
     headers: HeaderMap,
@@ -219,7 +224,8 @@ async fn get_version_text(
         .into_response())
 }
 
-async fn delete_version(
+#[utoipa::path(delete, path = "/schemas/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`")), responses((status = 200, description = "The version number, soft-deleted"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn delete_version(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
     headers: HeaderMap,
@@ -230,7 +236,8 @@ async fn delete_version(
     answer(json!(deleted))
 }
 
-async fn delete_subject(
+#[utoipa::path(delete, path = "/schemas/subjects/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), responses((status = 200, description = "The versions soft-deleted"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn delete_subject(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
     headers: HeaderMap,
@@ -240,7 +247,8 @@ async fn delete_subject(
     answer(json!(deleted))
 }
 
-async fn lookup(
+#[utoipa::path(post, path = "/schemas/subjects/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = Object, description = "`{\"schema\",\"schemaType\"?,\"references\"?}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The live version holding the schema"), (status = 404, description = "Not registered under the subject (40401, 40403)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn lookup(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
     headers: HeaderMap,
@@ -281,7 +289,8 @@ fn visible_id(
     Ok(visible)
 }
 
-async fn get_by_id(
+#[utoipa::path(get, path = "/schemas/schemas/ids/{id}", tag = "schemas", params(("id" = u32, Path, description = "Global schema id")), responses((status = 200, description = "`{\"schema\",\"schemaType\",\"references\"}`"), (status = 404, description = "Unknown id (40403)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn get_by_id(
     State(broker): State<Arc<Broker>>,
     P(id): P<String>,
     headers: HeaderMap,
@@ -292,7 +301,8 @@ async fn get_by_id(
     answer(json!({"schema": schema, "schemaType": kind.as_str(), "references": []}))
 }
 
-async fn get_id_versions(
+#[utoipa::path(get, path = "/schemas/schemas/ids/{id}/versions", tag = "schemas", params(("id" = u32, Path, description = "Global schema id")), responses((status = 200, description = "`[{\"subject\",\"version\"}]`"), (status = 404, description = "Unknown id (40403)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn get_id_versions(
     State(broker): State<Arc<Broker>>,
     P(id): P<String>,
     headers: HeaderMap,
@@ -316,13 +326,18 @@ async fn level_body(headers: &HeaderMap, body: Body) -> Result<Compatibility, Re
     Ok(Compatibility::parse(&body.compatibility)?)
 }
 
-async fn get_global_level(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Answer {
+#[utoipa::path(get, path = "/schemas/config", tag = "schemas", responses((status = 200, description = "`{\"compatibilityLevel\"}`"), (status = 401, description = "Not authenticated")))]
+pub(super) async fn get_global_level(
+    State(broker): State<Arc<Broker>>,
+    headers: HeaderMap,
+) -> Answer {
     caller(&broker, &headers)?;
     let level = broker.schemas.level(None).unwrap_or_default();
     answer(json!({"compatibilityLevel": level.as_str()}))
 }
 
-async fn put_global_level(
+#[utoipa::path(put, path = "/schemas/config", tag = "schemas", request_body(content = Object, description = "`{\"compatibility\"}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The level set"), (status = 422, description = "Invalid level (42203)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn put_global_level(
     State(broker): State<Arc<Broker>>,
     headers: HeaderMap,
     body: Body,
@@ -334,7 +349,8 @@ async fn put_global_level(
 }
 
 /// A subject's own level, else the global one (Confluent's `defaultToGlobal=true`).
-async fn get_subject_level(
+#[utoipa::path(get, path = "/schemas/config/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), responses((status = 200, description = "`{\"compatibilityLevel\"}`"), (status = 404, description = "No level set for the subject (40401)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn get_subject_level(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
     headers: HeaderMap,
@@ -344,7 +360,8 @@ async fn get_subject_level(
     answer(json!({"compatibilityLevel": level.as_str()}))
 }
 
-async fn put_subject_level(
+#[utoipa::path(put, path = "/schemas/config/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = Object, description = "`{\"compatibility\"}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The level set"), (status = 422, description = "Invalid level (42203)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn put_subject_level(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
     headers: HeaderMap,
@@ -357,12 +374,13 @@ async fn put_subject_level(
 }
 
 #[derive(Debug, Deserialize)]
-struct VerboseQuery {
+pub(super) struct VerboseQuery {
     #[serde(default)]
     verbose: Option<String>,
 }
 
-async fn test_compatibility(
+#[utoipa::path(post, path = "/schemas/compatibility/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`"), ("verbose" = Option<bool>, Query, description = "Say why not")), request_body(content = Object, description = "`{\"schema\",\"schemaType\"?,\"references\"?}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"is_compatible\",\"messages\"?}`"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+pub(super) async fn test_compatibility(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
     Query(q): Query<VerboseQuery>,

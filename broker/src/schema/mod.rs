@@ -12,7 +12,10 @@
 //!   `SchemaCompatibility`, JSON Schema by the rules documented there.
 //! - [`validate`]: compiled schemas (cached per id: a registered schema never changes) and the
 //!   check of one record's key or value ([`Violation`] names the schema and the failing place).
+//! - [`avro_walk`]: the check of an Avro datum by walking its schema over the bytes, without
+//!   decoding it into values.
 
+pub mod avro_walk;
 pub mod compat;
 pub mod registry;
 mod store;

@@ -264,3 +264,127 @@ fn bad_subjects_versions_and_schemas_get_confluents_codes() {
     assert_eq!(code(VersionRef::parse("0").unwrap_err()), 42202);
     assert_eq!(VersionRef::parse("-1").unwrap(), VersionRef::Latest);
 }
+
+/// Registration under BACKWARD, FORWARD, FULL and NONE for the evolutions Confluent's "Schema
+/// Evolution and Compatibility" tables list (Avro), and the same evolutions in JSON Schema by
+/// the rules in `compat`'s module doc: accepted exactly where the tables say.
+#[test]
+fn each_level_accepts_the_evolutions_its_documentation_allows() {
+    let avro = |fields: &str| {
+        format!(
+            r#"{{"type":"record","name":"Order","fields":[{{"name":"id","type":"int"}}{fields}]}}"#
+        )
+    };
+    let enum_of =
+        |symbols: &str| format!(r#"{{"type":"enum","name":"Colour","symbols":[{symbols}]}}"#);
+    let object = |props: &str, required: &str| {
+        format!(
+            r#"{{"type":"object","properties":{{"id":{{"type":"integer"}}{props}}},"required":["id"{required}]}}"#
+        )
+    };
+    let note = r#","note":{"type":"string"}"#;
+    let colour = |values: &str| format!(r#"{{"type":"string","enum":[{values}]}}"#);
+    use Compatibility::{Backward, Forward, Full, None as NoCheck};
+    // (what, type, old, new, accepted under [BACKWARD, FORWARD, FULL])
+    let cases: Vec<(&str, SchemaType, String, String, [bool; 3])> = vec![
+        (
+            "avro: add a field with a default",
+            SchemaType::Avro,
+            avro(""),
+            avro(r#",{"name":"note","type":"string","default":""}"#),
+            [true, true, true],
+        ),
+        (
+            "avro: add a field without a default",
+            SchemaType::Avro,
+            avro(""),
+            avro(r#",{"name":"note","type":"string"}"#),
+            [false, true, false],
+        ),
+        (
+            "avro: remove a field without a default",
+            SchemaType::Avro,
+            avro(r#",{"name":"note","type":"string"}"#),
+            avro(""),
+            [true, false, false],
+        ),
+        (
+            "avro: remove a field with a default",
+            SchemaType::Avro,
+            avro(r#",{"name":"note","type":"string","default":""}"#),
+            avro(""),
+            [true, true, true],
+        ),
+        (
+            "avro: change a field's type int to string",
+            SchemaType::Avro,
+            avro(""),
+            avro("").replace(r#""type":"int""#, r#""type":"string""#),
+            [false, false, false],
+        ),
+        (
+            "avro: add an enum symbol",
+            SchemaType::Avro,
+            enum_of(r#""RED","GREEN""#),
+            enum_of(r#""RED","GREEN","BLUE""#),
+            [true, false, false],
+        ),
+        (
+            "json: add an optional property",
+            SchemaType::Json,
+            object("", ""),
+            object(note, ""),
+            [true, true, true],
+        ),
+        (
+            "json: add a required property",
+            SchemaType::Json,
+            object("", ""),
+            object(note, r#","note""#),
+            [false, true, false],
+        ),
+        (
+            "json: remove a required property",
+            SchemaType::Json,
+            object(note, r#","note""#),
+            object("", ""),
+            [true, false, false],
+        ),
+        (
+            "json: change a property's type integer to string",
+            SchemaType::Json,
+            object("", ""),
+            object("", "").replace(r#""type":"integer""#, r#""type":"string""#),
+            [false, false, false],
+        ),
+        (
+            "json: add an enum value",
+            SchemaType::Json,
+            colour(r#""RED","GREEN""#),
+            colour(r#""RED","GREEN","BLUE""#),
+            [true, false, false],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let registry = open(dir.path());
+    for (i, (what, kind, old, new, expected)) in cases.iter().enumerate() {
+        for (level, accepted) in [Backward, Forward, Full, NoCheck]
+            .into_iter()
+            .zip(expected.iter().copied().chain([true]))
+        {
+            let subject = format!("case{i}-{}-value", level.as_str());
+            registry.set_level(Some(&subject), level).unwrap();
+            registry.register(&subject, *kind, old, &[]).unwrap();
+            let outcome = registry.register(&subject, *kind, new, &[]);
+            assert_eq!(
+                outcome.is_ok(),
+                accepted,
+                "{what} under {}: {outcome:?}",
+                level.as_str()
+            );
+            if let Err(e) = outcome {
+                assert_eq!(e.confluent_code(), 409, "{what}: {e}");
+            }
+        }
+    }
+}

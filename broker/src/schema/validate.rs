@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::avro_walk::AvroWalk;
 use super::{SchemaError, SchemaType, SubjectView};
 use wharf_proto::api::SchemaValidation;
 
@@ -25,7 +26,7 @@ use wharf_proto::api::SchemaValidation;
 #[derive(Debug)]
 pub enum Compiled {
     Json(Box<jsonschema::Validator>),
-    Avro(Box<apache_avro::Schema>),
+    Avro(Box<AvroWalk>),
 }
 
 impl Compiled {
@@ -45,7 +46,7 @@ impl Compiled {
                     .map_err(|e| invalid(e.to_string()))
             }
             SchemaType::Avro => apache_avro::Schema::parse_str(text)
-                .map(|s| Self::Avro(Box::new(s)))
+                .map(|s| Self::Avro(Box::new(AvroWalk::new(s))))
                 .map_err(|e| invalid(e.to_string())),
         }
     }
@@ -75,29 +76,9 @@ impl Compiled {
                     .map_err(|e| (String::new(), format!("payload is not JSON: {e}")))?;
                 self.check_json(&document)
             }
-            Self::Avro(schema) => {
-                let mut rest = payload;
-                let value = apache_avro::from_avro_datum(schema, &mut rest, None)
-                    .map_err(|e| (String::new(), format!("payload does not decode: {e}")))?;
-                if !rest.is_empty() {
-                    return Err((
-                        String::new(),
-                        format!("{} bytes left after the Avro datum", rest.len()),
-                    ));
-                }
-                // The decoder reads a string or bytes shorter than its length prefix without
-                // complaint; the datum's own encoding must be the payload, byte for byte.
-                let again = apache_avro::to_avro_datum(schema, value)
-                    .map_err(|e| (String::new(), format!("payload does not decode: {e}")))?;
-                if again == payload {
-                    Ok(())
-                } else {
-                    Err((
-                        String::new(),
-                        "payload is truncated or not canonical Avro".into(),
-                    ))
-                }
-            }
+            Self::Avro(walk) => walk
+                .check(payload)
+                .map_err(|why| (String::new(), format!("payload does not decode: {why}"))),
         }
     }
 }

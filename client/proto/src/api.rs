@@ -48,6 +48,36 @@ impl ErrorDetail {
     pub fn error_code(&self) -> ErrorCode {
         ErrorCode::from(self.code.as_str())
     }
+
+    /// Where a record failed its topic's schema, when this is a `schema_violation`.
+    pub fn schema_violation(&self) -> Option<SchemaViolationDetails> {
+        SchemaViolationDetails::from_error(&self.error_code(), self.details.as_ref())
+    }
+}
+
+/// The `details` of a `schema_violation`: which schema refused the record and where.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SchemaViolationDetails {
+    /// The subject checked (`<topic>-value` or `<topic>-key`).
+    pub subject: String,
+    /// The schema the data was checked against; absent when none was found (no schema
+    /// registered, an id that is not a version of the subject, not in the wire format).
+    pub schema_id: Option<u32>,
+    pub version: Option<u32>,
+    /// JSON pointer of the first failing place; `""` is the whole key or value.
+    pub pointer: String,
+}
+
+impl SchemaViolationDetails {
+    /// The details of an error with `code`, when it is a `schema_violation` whose details
+    /// read as such (a client talking to an older broker gets `None`, never a panic).
+    pub fn from_error(code: &ErrorCode, details: Option<&serde_json::Value>) -> Option<Self> {
+        if *code != ErrorCode::SchemaViolation {
+            return None;
+        }
+        serde_json::from_value(details?.clone()).ok()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -305,6 +305,7 @@ fn record_outcome(topic: &str, result: ProduceResult) -> Result<RecordMetadata, 
             code: e.error_code(),
             message: e.message,
             retriable: e.retriable,
+            details: e.details,
         });
     }
     match result.partition {
@@ -319,6 +320,7 @@ fn record_outcome(topic: &str, result: ProduceResult) -> Result<RecordMetadata, 
             code: ErrorCode::Other("missing_partition".to_owned()),
             message: "the broker's result names no partition".to_owned(),
             retriable: false,
+            details: None,
         }),
     }
 }

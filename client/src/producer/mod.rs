@@ -48,6 +48,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use wharf_proto::ErrorCode;
 use wharf_proto::api::ProduceRecord;
+use wharf_proto::api::SchemaViolationDetails;
 use wharf_proto::partitioner::partition_for_key;
 
 use crate::client::{Acks, Client};
@@ -125,6 +126,9 @@ pub enum ProduceError {
         code: ErrorCode,
         message: String,
         retriable: bool,
+        /// The broker's structured context (e.g. where a record failed its schema: read it
+        /// typed with [`ProduceError::schema_violation`]).
+        details: Option<serde_json::Value>,
     },
     /// The batch failed; `attempts` requests were made with the same idempotency key.
     #[error("batch to {topic} failed after {attempts} attempt(s): {source}")]
@@ -165,6 +169,19 @@ pub enum ProduceError {
     /// The producer was closed.
     #[error("the producer is closed")]
     Closed,
+}
+
+impl ProduceError {
+    /// Where the record failed its topic's schema, when the broker refused it with
+    /// `schema_violation`.
+    pub fn schema_violation(&self) -> Option<SchemaViolationDetails> {
+        match self {
+            Self::Rejected { code, details, .. } => {
+                SchemaViolationDetails::from_error(code, details.as_ref())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Counters of a producer's work since it started.

@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use wharf_blob::{LocalDirBlobStore, Pointer};
-use wharf_client::{Client, ClientConfig, ConsumerRecord};
+use wharf_client::wharf_proto::api::SchemaValidation;
+use wharf_client::{Client, ClientConfig, ConsumerRecord, ErrorCode};
 use wharf_functions_shared::{ClaimCheck, Env};
 use wharf_producer::{Handler, Invocation, ProducerConfig, ProducerError};
-use wharf_testkit::client::{broker_with_topics, read_topic};
+use wharf_testkit::client::{
+    broker_with_topics, create_validated_topic, read_topic, register_schema,
+};
 use wharf_testkit::{Broker, temp_dir};
 
 fn fixture(name: &str) -> Value {
@@ -24,17 +27,21 @@ fn inv(id: &str) -> Invocation {
 }
 
 struct Setup {
-    _broker: Broker,
+    broker: Broker,
     client: Client,
 }
 
 impl Setup {
     async fn new(topics: &[(&str, u32)]) -> Self {
         let (broker, client) = broker_with_topics(topics).await;
-        Self {
-            _broker: broker,
-            client,
-        }
+        Self { broker, client }
+    }
+
+    /// A topic validating JSON values against `schema`, registered as `<topic>-value`; answers
+    /// the schema's id.
+    async fn json_validated(&self, topic: &str, schema: &str) -> u32 {
+        create_validated_topic(&self.client, topic, SchemaValidation::Json).await;
+        register_schema(&self.broker.url, &format!("{topic}-value"), "JSON", schema).await
     }
 
     fn handler(&self, env: &[(&str, &str)], claim: Option<ClaimCheck>) -> Handler<Client> {
@@ -365,4 +372,70 @@ async fn unrecognised_events_are_errors_naming_the_fields() {
         .unwrap_err();
     assert!(matches!(err, ProducerError::UnrecognisedEvent { .. }));
     assert!(err.to_string().contains("hello"), "{err}");
+}
+
+/// The shape of the order messages in `sqs.json`.
+const ORDER_SCHEMA: &str = r#"{"type":"object","properties":{"order_id":{"type":"string"},"sku":{"type":"string"},"quantity":{"type":"integer","minimum":1}},"required":["order_id","sku","quantity"]}"#;
+
+#[tokio::test]
+async fn sqs_messages_that_fail_the_topic_schema_are_batch_item_failures_and_the_rest_are_written()
+{
+    let s = Setup::new(&[]).await;
+    let id = s.json_validated("orders.validated", ORDER_SCHEMA).await;
+    let h = s.handler(&[("WHARF_TOPIC", "orders.validated")], None);
+    // sqs.json's messages, all to WHARF_TOPIC: a valid order, a text body (not an object) and
+    // an order without `sku`.
+    let mut event = fixture("sqs.json");
+    let third = &mut event["Records"][2];
+    third["messageAttributes"] = json!({});
+    assert_eq!(third["body"], r#"{"order_id":"o-11"}"#);
+    for attempt in 0..2 {
+        let answer = h.handle(event.clone(), &inv("r")).await.unwrap();
+        assert_eq!(
+            answer,
+            json!({"batchItemFailures":[
+                {"itemIdentifier":"2e1424d4-f796-459a-8184-9c92662be6da"},
+                {"itemIdentifier":"9b2e8a3c-4f1d-4e3b-a8c2-0d5e7f6a1b2c"}
+            ]}),
+            "attempt {attempt}"
+        );
+    }
+    let records = s.records("orders.validated").await;
+    assert_eq!(records.len(), 1, "the valid message, once: {records:?}");
+    assert_eq!(
+        records[0].headers["sqs-message-id"],
+        "059f36b4-87a3-44ab-83d2-661975830a7d"
+    );
+    assert_eq!(records[0].headers["wharf-schema-id"], id.to_string());
+}
+
+#[tokio::test]
+async fn direct_invocation_reports_each_schema_violation_in_its_record_result() {
+    let s = Setup::new(&[]).await;
+    let id = s.json_validated("orders.validated", ORDER_SCHEMA).await;
+    let h = s.handler(&[], None);
+    let event = json!({"topic":"orders.validated","records":[
+        {"value":{"order_id":"o-1","sku":"A","quantity":2}},
+        {"value":{"order_id":"o-2","sku":"A","quantity":0}},
+        {"value":null}
+    ]});
+    let answer = h.handle(event, &inv("req-1")).await.unwrap();
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{answer}");
+    assert!(results[0].get("error").is_none(), "{answer}");
+    assert!(
+        results[2].get("error").is_none(),
+        "a tombstone passes: {answer}"
+    );
+    let error = &results[1]["error"];
+    assert_eq!(
+        error["code"],
+        ErrorCode::SchemaViolation.as_str(),
+        "{answer}"
+    );
+    assert_eq!(
+        error["details"],
+        json!({"subject":"orders.validated-value","schema_id":id,"version":1,"pointer":"/quantity"})
+    );
+    assert_eq!(s.records("orders.validated").await.len(), 2);
 }

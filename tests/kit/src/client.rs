@@ -7,11 +7,13 @@
 //! - [`committed`] / [`committed_total`]: a group's progress, empty (0) for a group the broker
 //!   does not know (it keeps no group without members or commits).
 //! - [`eventually`]: polls a condition until it holds or a timeout passes.
+//! - [`create_validated_topic`] / [`register_schema`]: a topic whose records are checked
+//!   against its schemas, and a schema registered through the broker's `/schemas/` routes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use wharf_client::wharf_proto::api::CreateTopic;
+use wharf_client::wharf_proto::api::{CreateTopic, SchemaValidation};
 use wharf_client::{Client, ClientConfig, ConsumerRecord, ErrorCode, FetchOptions};
 
 use crate::Broker;
@@ -30,6 +32,30 @@ pub async fn create_topic(client: &Client, name: &str, partitions: u32) {
         .create_topic(&CreateTopic::new(name, partitions))
         .await
         .expect("create topic");
+}
+
+/// Creates `name` with one partition and `schema_validation = mode`.
+pub async fn create_validated_topic(client: &Client, name: &str, mode: SchemaValidation) {
+    let mut topic = CreateTopic::new(name, 1);
+    topic.schema_validation = Some(mode);
+    client.create_topic(&topic).await.expect("create topic");
+}
+
+/// Registers `schema` (`kind`: `"JSON"` or `"AVRO"`) under `subject` through the broker's
+/// Confluent-compatible registry; answers the schema's global id.
+pub async fn register_schema(url: &str, subject: &str, kind: &str, schema: &str) -> u32 {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/schemas/subjects/{subject}/versions"))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({"schema": schema, "schemaType": kind}))
+        .send()
+        .await
+        .expect("register schema");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("registry answer is JSON");
+    assert!(status.is_success(), "register {subject}: {status} {body}");
+    let id = body["id"].as_u64().expect("the answer names the id");
+    u32::try_from(id).expect("schema ids fit in 32 bits")
 }
 
 /// A fresh broker (own data directory, free port) holding `topics` (name, partitions), and a

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::value::RawValue;
 use wharf_proto::ErrorCode;
-use wharf_proto::api::{ErrorDetail, ProduceRecord, into_key_bytes};
+use wharf_proto::api::{ErrorDetail, ProduceRecord, SchemaViolationDetails, into_key_bytes};
 use wharf_proto::binary;
 use wharf_proto::partitioner::partition_for_key;
 
@@ -112,12 +112,14 @@ impl RecordError {
             } => Some(
                 serde_json::json!({ "record_bytes": record_bytes, "limit_bytes": limit_bytes }),
             ),
-            Self::SchemaViolation(v) => Some(serde_json::json!({
-                "subject": v.subject,
-                "schema_id": v.schema_id,
-                "version": v.version,
-                "pointer": v.pointer,
-            })),
+            // The wire type clients read back (`ErrorDetail::schema_violation`).
+            Self::SchemaViolation(v) => serde_json::to_value(SchemaViolationDetails {
+                subject: v.subject.clone(),
+                schema_id: v.schema_id,
+                version: v.version,
+                pointer: v.pointer.clone(),
+            })
+            .ok(),
             _ => None,
         };
         ErrorDetail {
