@@ -272,7 +272,7 @@ impl Browser {
     /// Posts `fields` from inside the page with the session's cookie (as a forged form or a
     /// script on the console's origin would); the status.
     fn forged_post(&self, path: &str, fields: &[(&str, &str)]) -> u64 {
-        let body = serde_json::to_string(&fields.iter().copied().collect::<Vec<_>>()).unwrap();
+        let body = serde_json::to_string(fields).unwrap();
         let script = format!(
             "const done = arguments[0];
              fetch({path:?}, {{method: 'POST', body: new URLSearchParams({body}), redirect: 'manual'}})
