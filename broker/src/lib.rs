@@ -34,6 +34,7 @@ pub mod api;
 pub mod auth;
 pub mod claim;
 pub mod config;
+#[cfg(feature = "console")]
 pub mod console;
 pub mod fdlimit;
 pub mod group;

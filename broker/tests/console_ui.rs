@@ -458,3 +458,56 @@ fn with_auth_a_consume_only_token_sees_no_admin_action_and_a_forged_admin_post_i
     assert_eq!(status, 303);
     assert_eq!(admin_api.get("/v1/topics/hr.people.fired").0, 200);
 }
+
+#[test]
+fn the_topic_page_shows_the_schema_subjects_latest_versions_compatibility_and_validation_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), &[]);
+    let api = Api::new(&broker.url);
+    api.create_topic_with(
+        &json!({"name": "cat.item.listed", "partitions": 1, "schema_validation": "json"}),
+    );
+    let ui = Ui::new(&broker);
+    let (status, _, body) = ui.get("/ui/topics/cat.item.listed");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Validation on produce: <code>json</code>"),
+        "{body}"
+    );
+    assert_eq!(body.matches("not registered").count(), 2, "{body}");
+
+    let register = |schema: &str| {
+        let (status, body) = api.post(
+            "/schemas/subjects/cat.item.listed-value/versions",
+            &json!({"schemaType": "JSON", "schema": schema}),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_u64().unwrap()
+    };
+    register(r#"{"type":"object","properties":{"sku":{"type":"string"}}}"#);
+    let second = register(
+        r#"{"type":"object","properties":{"sku":{"type":"string"},"note":{"type":"string"}}}"#,
+    );
+    let resp = api
+        .request(
+            reqwest::Method::PUT,
+            "/schemas/config/cat.item.listed-value",
+        )
+        .json(&json!({"compatibility": "FULL"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let (_, _, body) = ui.get("/ui/topics/cat.item.listed");
+    let card = &body[body.find(r#"id="schema""#).expect("schema card")..];
+    let card = &card[..card.find("</section>").unwrap()];
+    let value_row = format!(
+        "<td class=\"mono\">cat.item.listed-value</td><td class=\"num\"><a href=\"/schemas/subjects/cat.item.listed-value/versions/latest\">2</a></td><td class=\"num\">{second}</td><td>JSON</td><td>1, 2</td><td>FULL</td>"
+    );
+    assert!(card.contains(&value_row), "{card}");
+    // The key subject has no version and the registry-wide default level.
+    assert!(
+        card.contains("<td class=\"mono\">cat.item.listed-key</td><td class=\"muted\" colspan=\"4\">not registered</td><td>BACKWARD<span class=\"muted\"> (registry default)</span></td>"),
+        "{card}"
+    );
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deployment checks of the test command (see infra/README.md, "The checks"):
 #   1. cfn-lint and `sam validate --lint` on every template
-#   2. systemd-analyze verify/security on the broker unit
+#   2. systemd-analyze verify/security on the broker unit; the functions link no console crate
 #   3. `sam build` of both functions (cargo-lambda, arm64, no Docker)
 #   4. the aarch64 broker release tarball
 #   5. deploy the storage part of template.yaml and the broker stack into LocalStack, verify
@@ -62,6 +62,17 @@ else
   echo "    systemd-analyze not installed: unit not verified" >&2
   exit 1
 fi
+
+step "the Lambda functions do not link the web console"
+# The console (maud templates, vendored htmx and CSS) lives in the broker crate; the function
+# zips must carry none of it. `cargo tree` reads the lock file only: no build.
+for crate in wharf-producer wharf-consumer; do
+  if cargo tree -p "$crate" -e normal --locked | grep -E ' (maud|wharf-broker) v'; then
+    echo "check-deploy: $crate depends on the console's crates (above)" >&2
+    exit 1
+  fi
+  echo "    $crate: no maud, no wharf-broker"
+done
 
 tarball=""
 if [ "${WHARF_DEPLOY_SKIP_BUILD:-0}" != 1 ]; then

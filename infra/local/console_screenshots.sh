@@ -16,7 +16,8 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$data" "$profile"' EXIT
 for _ in $(seq 50); do curl -sf "$B/health" >/dev/null && break; sleep 0.2; done
 
-# seed: a topic with keyed JSON records, a group with a live member, a DLQ with one record
+# seed: a topic with keyed JSON records and a value schema, a group with a live member, a DLQ
+# with one record
 curl -sf -XPOST "$B/v1/topics" -d '{"name":"order.order-service.created","partitions":3}' >/dev/null
 curl -sf -XPOST "$B/v1/topics" -d '{"name":"order.order-service.created.dlq","partitions":1}' >/dev/null
 for i in $(seq 1 30); do
@@ -26,6 +27,8 @@ done
 curl -sf -XPOST "$B/v1/topics/order.order-service.created.dlq/records" -d '{"records":[{"key":"order-7","value":{"id":7},
   "headers":{"wharf-dlq-error":"handler failed: out of stock","wharf-dlq-attempts":"3","wharf-dlq-source-topic":"order.order-service.created",
   "wharf-dlq-source-partition":"1","wharf-dlq-source-offset":"4","wharf-dlq-group":"inventory"}}]}' >/dev/null
+curl -sf -XPOST "$B/schemas/subjects/order.order-service.created-value/versions" \
+  -d '{"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},\"sku\":{\"type\":\"string\"}}}"}' >/dev/null
 curl -sf -XPOST "$B/v1/groups/inventory/members" -d '{"topic":"order.order-service.created","member_id":"lambda-1","lease_ms":900000}' >/dev/null
 
 pages=(

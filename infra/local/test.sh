@@ -53,6 +53,10 @@ fi
 bash "$stack" up --localstack-only
 eval "$(bash "$stack" env)"
 
+step "browser"
+# Debian's chromium and chromedriver for the console's browser tests, installed if missing.
+bash "$here/browser.sh"
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$logs/nextest.log"

@@ -136,7 +136,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
     let body_budget = Arc::new(extract::BodyBudget::new(
         broker.config.http.max_inflight_body_bytes,
     ));
-    Router::new()
+    let router = Router::new()
         .route(
             "/v1/topics",
             post(topics::create_topic).get(topics::list_topics),
@@ -182,8 +182,11 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))
-        .merge(schemas::routes())
-        .merge(crate::console::router(Arc::clone(&broker)))
+        .merge(schemas::routes());
+    // The web console is a cargo feature (default on) so a build without it shows what it costs.
+    #[cfg(feature = "console")]
+    let router = router.merge(crate::console::router(Arc::clone(&broker)));
+    router
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&broker),
             count_requests,

@@ -1,5 +1,6 @@
 //! The console's static files, embedded in the binary (no CDN, no build step): the hand-written
-//! stylesheet and htmx (vendored from the npm package `htmx.org`, licence in
+//! stylesheet and icon (without a declared icon a browser asks for `/favicon.ico` and logs the
+//! 404 as a console error), and htmx (vendored from the npm package `htmx.org`, licence in
 //! `assets/htmx.LICENSE`).
 
 use axum::extract::Path;
@@ -8,12 +9,14 @@ use axum::response::{IntoResponse, Response};
 
 const CSS: &[u8] = include_bytes!("assets/console.css");
 const HTMX: &[u8] = include_bytes!("assets/htmx.min.js");
+const ICON: &[u8] = include_bytes!("assets/favicon.svg");
 
 /// The embedded file called `name`, if there is one.
 pub fn lookup(name: &str) -> Option<(&'static str, &'static [u8])> {
     match name {
         "console.css" => Some(("text/css; charset=utf-8", CSS)),
         "htmx.min.js" => Some(("text/javascript; charset=utf-8", HTMX)),
+        "favicon.svg" => Some(("image/svg+xml", ICON)),
         _ => None,
     }
 }
@@ -38,11 +41,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_assets_are_embedded_and_nothing_else_is_served() {
+    fn the_assets_are_embedded_and_nothing_else_is_served() {
         let (kind, css) = lookup("console.css").unwrap();
         assert!(kind.starts_with("text/css") && !css.is_empty());
         let (_, js) = lookup("htmx.min.js").unwrap();
         assert!(std::str::from_utf8(js).unwrap().contains("htmx"));
+        let (kind, icon) = lookup("favicon.svg").unwrap();
+        assert!(kind == "image/svg+xml" && icon.starts_with(b"<svg"));
         assert!(lookup("../mod.rs").is_none());
     }
 }

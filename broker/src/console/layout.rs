@@ -22,6 +22,7 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Wharf" }
             link rel="stylesheet" href="/ui/assets/console.css";
+            link rel="icon" type="image/svg+xml" href="/ui/assets/favicon.svg";
             script src="/ui/assets/htmx.min.js" defer {}
         }
     }

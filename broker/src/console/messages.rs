@@ -1,7 +1,7 @@
-//! The topic page: partitions (log start, high watermark, size; refreshed live), the groups
-//! reading the topic, and the message browser: one partition or all, from the earliest offset,
-//! an offset, a time or the latest N, paged by cursor; plus the server-side search with its scan
-//! budget. Browsing needs `consume` on the topic, as fetching does.
+//! The topic page: partitions (log start, high watermark, size; refreshed live), the schema
+//! card, the groups reading the topic, and the message browser: one partition or all, from the
+//! earliest offset, an offset, a time or the latest N, paged by cursor; plus the server-side
+//! search with its scan budget. Browsing needs `consume` on the topic, as fetching does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -316,6 +316,7 @@ pub async fn topic_page(
         div.scroll id="partitions" hx-get={"/ui/topics/" (name) "/partitions"} hx-trigger="every 5s" hx-swap="innerHTML" {
             (partitions_table(&topic))
         }
+        (super::schemas::card(&console.broker.schemas, &topic))
         h2 { "Groups reading it" }
         @if groups.is_empty() { p.muted { "None." } }
         ul {

@@ -6,8 +6,9 @@
 //! - [`session`]: login with a token (HttpOnly SameSite=Strict cookie), the CSRF token every
 //!   form carries, and the [`session::Viewer`] every page is rendered for.
 //! - [`layout`]: the page shell, navigation, formatting helpers; [`assets`]: embedded CSS/JS.
-//! - [`overview`] (+ [`sampler`], [`charts`]), [`topics`], [`messages`] (+ [`records`]), [`produce`],
-//!   [`groups`], [`dlq`]: the pages and their forms.
+//! - [`overview`] (+ [`sampler`], [`charts`]), [`topics`], [`messages`] (+ [`records`],
+//!   [`schemas`]: the topic page's schema card), [`produce`], [`groups`], [`dlq`]: the pages and
+//!   their forms.
 //!
 //! What a token may not do is neither rendered nor accepted: every mutation checks the same
 //! rights as the API, after the CSRF check.
@@ -24,6 +25,7 @@ pub mod overview;
 pub mod produce;
 pub mod records;
 pub mod sampler;
+pub mod schemas;
 pub mod session;
 pub mod topics;
 
