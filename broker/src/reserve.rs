@@ -89,7 +89,11 @@ mod tests {
         assert_eq!(meta.len(), RESERVE_BYTES);
         // Real blocks, not a hole: st_blocks counts 512-byte units.
         use std::os::unix::fs::MetadataExt;
-        assert!(meta.blocks() * 512 >= RESERVE_BYTES, "{} blocks", meta.blocks());
+        assert!(
+            meta.blocks() * 512 >= RESERVE_BYTES,
+            "{} blocks",
+            meta.blocks()
+        );
         assert_eq!(keep_reserve(dir.path()).unwrap(), ReserveOutcome::Kept);
     }
 }
