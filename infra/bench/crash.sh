@@ -5,7 +5,7 @@
 # every acknowledged record is at its offset with its payload and that no offset holds two
 # records. Prints the test's figures line (rounds, acknowledged records checked, restart time).
 #
-#   bash infra/bench/crash.sh          # 100 rounds (about 10 minutes on 2 cores)
+#   bash infra/bench/crash.sh          # 100 rounds (about 2 minutes on 2 cores)
 #   bash infra/bench/crash.sh 20       # fewer
 #
 # The test suite runs the same test for 5 rounds.
