@@ -27,6 +27,7 @@ use crate::storage::{ReadBatch, Record};
 
 /// Query of a fetch.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FetchQuery {
     /// First offset to return.
@@ -210,6 +211,7 @@ fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Query of an offset lookup.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetsQuery {
     /// `earliest`, `latest`, or a timestamp in ms (first offset at or after it).

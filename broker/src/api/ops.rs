@@ -30,7 +30,7 @@ pub async fn ready(State(broker): State<Arc<Broker>>) -> Result<Json<Value>, Api
     ))
 }
 
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
     broker.refresh_group_metrics().await;
     (

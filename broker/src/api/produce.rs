@@ -28,6 +28,7 @@ use wharf_proto::ErrorCode;
 
 /// Query of a produce request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceQuery {
     /// `all` (default), `leader` or `none`.
@@ -120,7 +121,7 @@ fn render(outcome: ProduceOutcome, answer: AnswerFormat) -> Response {
     post,
     path = "/v1/topics/{topic}/records",
     params(("topic" = String, Path, description = "Topic name"), ProduceQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response and append nothing")),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response and append nothing", pattern = "^[!-~]{1,255}$", min_length = 1, max_length = 255)),
     request_body = wharf_proto::api::ProduceRequest,
     responses(
         (status = 200, description = "All records appended (binary with `Accept: application/vnd.wharf.batch.v1`)", body = ProduceResponse),

@@ -89,8 +89,17 @@ impl SchemaViolationDetails {
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
     /// `[A-Za-z0-9._-]{1,249}`, not `.` or `..`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$",
+            min_length = 1,
+            max_length = 249
+        )
+    )]
     pub name: String,
     /// Number of partitions (1 to the broker's `max_partitions_per_topic`).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub partitions: u32,
     /// Delete sealed segments older than this; `-1` keeps them forever. Broker default if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -641,6 +650,8 @@ pub struct OffsetCommit {
 #[serde(deny_unknown_fields)]
 pub struct CommitRequest {
     pub member_id: String,
+    /// At least one offset.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub offsets: Vec<OffsetCommit>,
 }
 
