@@ -23,6 +23,8 @@ use crate::log::{
 };
 
 const DELETING_PREFIX: &str = ".deleting-";
+/// How much of a deleted topic's name its doomed directory keeps (for an operator's eye).
+const MAX_DOOMED_NAME_PART: usize = 200;
 
 /// Partitions as segmented logs on local disk.
 #[derive(Debug)]
@@ -134,7 +136,10 @@ impl StorageBackend for DiskBackend {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
-            let doomed = self.root.join(format!("{DELETING_PREFIX}{topic}-{nanos}"));
+            // The topic's name goes last and cut short: a 249-character name with the prefix
+            // and the time would pass the 255-byte limit of a file name.
+            let shown = &topic[..topic.len().min(MAX_DOOMED_NAME_PART)];
+            let doomed = self.root.join(format!("{DELETING_PREFIX}{nanos}-{shown}"));
             std::fs::rename(&dir, &doomed).map_err(|e| io_error(&dir, &e))?;
             sync_dir(&self.root)?;
             doomed

@@ -117,15 +117,20 @@ async fn partitions_grow_by_patch_but_never_shrink() {
 #[tokio::test]
 async fn a_deleted_topic_is_204_then_404_and_can_be_recreated_empty() {
     let app = App::start().await;
-    app.create_topic("t", 1).await;
-    app.produce("t", json!([{"value": 1}])).await.ok(200);
-    let deleted = app.call(Method::DELETE, "/v1/topics/t", &[], "").await;
-    assert_eq!(deleted.status, 204);
-    assert!(deleted.body.is_empty());
-    app.get("/v1/topics/t").await.error(404, "unknown_topic");
-    app.call(Method::DELETE, "/v1/topics/t", &[], "")
-        .await
-        .error(404, "unknown_topic");
-    app.create_topic("t", 1).await;
-    assert_eq!(app.high_watermarks("t").await, vec![0]);
+    // The longest valid name too: deleting renames the directory first, and that name must
+    // still fit in a file name.
+    for name in ["t".to_owned(), "n".repeat(249)] {
+        let path = format!("/v1/topics/{name}");
+        app.create_topic(&name, 1).await;
+        app.produce(&name, json!([{"value": 1}])).await.ok(200);
+        let deleted = app.call(Method::DELETE, &path, &[], "").await;
+        assert_eq!(deleted.status, 204, "{name}: {:?}", deleted.body);
+        assert!(deleted.body.is_empty());
+        app.get(&path).await.error(404, "unknown_topic");
+        app.call(Method::DELETE, &path, &[], "")
+            .await
+            .error(404, "unknown_topic");
+        app.create_topic(&name, 1).await;
+        assert_eq!(app.high_watermarks(&name).await, vec![0]);
+    }
 }
