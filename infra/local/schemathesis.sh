@@ -23,10 +23,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-wharf_start_broker "$work"
+# Long polls wait at most 2 s (the document says so), well inside the request timeout.
+printf 'max_wait_ms = 2000\n' >"$work/broker.toml"
+wharf_start_broker "$work" --config "$work/broker.toml"
 
 # The report lists each operation schemathesis reached; the test command keeps it in the log.
-"$venv/bin/schemathesis" run "http://$addr/v1/openapi.json" \
+"$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "http://$addr/v1/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${WHARF_SCHEMATHESIS_MAX_EXAMPLES:-30}" \

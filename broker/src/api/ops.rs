@@ -43,6 +43,6 @@ pub async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
 }
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(super::openapi_document())
+pub async fn openapi(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
+    Json(super::openapi::document(&broker.config))
 }

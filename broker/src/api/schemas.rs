@@ -11,18 +11,20 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use wharf_proto::ErrorCode;
 
-use super::error::{RegistryApiError, SCHEMA_REGISTRY_JSON};
-use super::extract::{P, json_body};
+use super::error::{ApiError, RegistryApiError, SCHEMA_REGISTRY_JSON};
+use super::extract::{P, Q, json_body};
 use crate::auth::Caller;
 use crate::config::Action;
-use crate::schema::registry::VersionRef;
+use crate::schema::registry::{VersionRef, validate_subject};
 use crate::schema::{Compatibility, RegisteredSchema, SchemaError, SchemaType, subject_topic};
 use crate::service::schemas::{blocking, register as register_schema};
 use crate::state::Broker;
@@ -87,12 +89,12 @@ fn may_read(broker: &Broker, headers: &HeaderMap, subject: &str) -> Result<(), R
     if !caller.sees(topic) {
         caller.require(Action::Consume, topic)?;
     }
-    Ok(())
+    Ok(validate_subject(subject)?)
 }
 
 fn may_admin(broker: &Broker, headers: &HeaderMap, subject: &str) -> Result<(), RegistryApiError> {
     super::auth::authorize(broker, headers, Action::Admin, subject_topic(subject))?;
-    Ok(())
+    Ok(validate_subject(subject)?)
 }
 
 fn describe(s: &RegisteredSchema) -> Value {
@@ -105,34 +107,50 @@ fn describe(s: &RegisteredSchema) -> Value {
     })
 }
 
-/// A boolean query flag as clients spell it (`true`, `True`, `false`...); anything but
-/// `true` is false.
-fn flag(text: Option<&str>) -> bool {
-    text.is_some_and(|t| t.eq_ignore_ascii_case("true"))
+/// A boolean query flag as clients spell it: `true` or `false` in any case (Python's client
+/// sends `True`); anything else is refused, so a typo is not read as `false`.
+fn flag(name: &str, text: Option<&str>) -> Result<bool, ApiError> {
+    match text {
+        None => Ok(false),
+        Some(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Some(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+        Some(t) => Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("{name} must be true or false, got {t:?}"),
+        )),
+    }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(super) struct DeletedQuery {
+    /// Include soft-deleted versions.
+    #[param(value_type = Option<bool>)]
     #[serde(default)]
     deleted: Option<String>,
 }
 
 impl DeletedQuery {
-    fn deleted(&self) -> bool {
-        flag(self.deleted.as_deref())
+    fn deleted(&self) -> Result<bool, ApiError> {
+        flag("deleted", self.deleted.as_deref())
     }
 }
 
 /// A schema as clients send it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SchemaBody {
+pub(super) struct SchemaBody {
+    /// The schema text: Avro JSON, or a JSON Schema document, as a string.
     schema: String,
+    /// `AVRO` (default) or `JSON` (the broker also takes them in lower case).
     #[serde(default)]
+    #[schema(value_type = Option<SchemaType>)]
     schema_type: Option<String>,
     /// References to other subjects are not supported; an empty list is accepted. Other
     /// fields newer clients send (`metadata`, `ruleSet`) are ignored.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>, max_items = 0)]
     references: Vec<Value>,
 }
 
@@ -151,34 +169,34 @@ async fn schema_body(headers: &HeaderMap, body: Body) -> Result<SchemaBody, Regi
     Ok(json_body(headers, body, SCHEMA_BODY_LIMIT_BYTES).await?)
 }
 
-#[utoipa::path(get, path = "/schemas/subjects", tag = "schemas", params(("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")), responses((status = 200, description = "Subject names"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(get, path = "/schemas/subjects", tag = "schemas", params(DeletedQuery), responses((status = 200, description = "Subject names"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn list_subjects(
     State(broker): State<Arc<Broker>>,
-    Query(q): Query<DeletedQuery>,
+    Q(q): Q<DeletedQuery>,
     headers: HeaderMap,
 ) -> Answer {
     let caller = caller(&broker, &headers)?;
     let subjects: Vec<String> = broker
         .schemas
-        .subjects(q.deleted())
+        .subjects(q.deleted()?)
         .into_iter()
         .filter(|s| caller.sees(subject_topic(s)))
         .collect();
     answer(json!(subjects))
 }
 
-#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")), responses((status = 200, description = "Version numbers"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), DeletedQuery), responses((status = 200, description = "Version numbers"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn list_versions(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
-    Query(q): Query<DeletedQuery>,
+    Q(q): Q<DeletedQuery>,
     headers: HeaderMap,
 ) -> Answer {
     may_read(&broker, &headers, &subject)?;
-    answer(json!(broker.schemas.versions(&subject, q.deleted())?))
+    answer(json!(broker.schemas.versions(&subject, q.deleted()?)?))
 }
 
-#[utoipa::path(post, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = Object, description = "`{\"schema\",\"schemaType\"?,\"references\"?}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"id\"}` of the new or existing version"), (status = 409, description = "Incompatible with the subject's level"), (status = 422, description = "Invalid schema (42201)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(post, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = SchemaBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"id\"}` of the new or existing version"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 409, description = "Incompatible with the subject's level (409)"), (status = 422, description = "Invalid schema or subject (42201)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn register(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
@@ -192,11 +210,11 @@ pub(super) async fn register(
     answer(describe(&registered))
 }
 
-#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")), responses((status = 200, description = "`{\"subject\",\"version\",\"id\",\"schemaType\",\"schema\"}`"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number, `latest` or `-1`"), DeletedQuery), responses((status = 200, description = "`{\"subject\",\"version\",\"id\",\"schemaType\",\"schema\"}`"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 422, description = "Invalid version: a positive number, `latest` or `-1` (42202)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn get_version(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
-    Query(q): Query<DeletedQuery>,
+    Q(q): Q<DeletedQuery>,
     headers: HeaderMap,
 ) -> Answer {
     may_read(&broker, &headers, &subject)?;
@@ -204,11 +222,11 @@ pub(super) async fn get_version(
     answer(describe(&broker.schemas.get(
         &subject,
         version,
-        q.deleted(),
+        q.deleted()?,
     )?))
 }
 
-#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions/{version}/schema", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`")), responses((status = 200, description = "The schema text alone"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(get, path = "/schemas/subjects/{subject}/versions/{version}/schema", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number, `latest` or `-1`")), responses((status = 200, description = "The schema text alone"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 422, description = "Invalid version: a positive number, `latest` or `-1` (42202)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn get_version_text(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
@@ -224,7 +242,7 @@ pub(super) async fn get_version_text(
         .into_response())
 }
 
-#[utoipa::path(delete, path = "/schemas/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`")), responses((status = 200, description = "The version number, soft-deleted"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(delete, path = "/schemas/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number, `latest` or `-1`")), responses((status = 200, description = "The version number, soft-deleted"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 422, description = "Invalid version: a positive number, `latest` or `-1` (42202)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn delete_version(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
@@ -236,7 +254,7 @@ pub(super) async fn delete_version(
     answer(json!(deleted))
 }
 
-#[utoipa::path(delete, path = "/schemas/subjects/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), responses((status = 200, description = "The versions soft-deleted"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(delete, path = "/schemas/subjects/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), responses((status = 200, description = "The versions soft-deleted"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn delete_subject(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
@@ -247,7 +265,7 @@ pub(super) async fn delete_subject(
     answer(json!(deleted))
 }
 
-#[utoipa::path(post, path = "/schemas/subjects/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = Object, description = "`{\"schema\",\"schemaType\"?,\"references\"?}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The live version holding the schema"), (status = 404, description = "Not registered under the subject (40401, 40403)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(post, path = "/schemas/subjects/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = SchemaBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The live version holding the schema"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Not registered under the subject (40401, 40403)"), (status = 422, description = "Invalid schema (42201)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn lookup(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
@@ -316,8 +334,10 @@ pub(super) async fn get_id_versions(
     answer(json!(versions))
 }
 
-#[derive(Debug, Deserialize)]
-struct LevelBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct LevelBody {
+    /// The level (the broker also takes it in lower case).
+    #[schema(value_type = Compatibility)]
     compatibility: String,
 }
 
@@ -336,7 +356,7 @@ pub(super) async fn get_global_level(
     answer(json!({"compatibilityLevel": level.as_str()}))
 }
 
-#[utoipa::path(put, path = "/schemas/config", tag = "schemas", request_body(content = Object, description = "`{\"compatibility\"}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The level set"), (status = 422, description = "Invalid level (42203)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(put, path = "/schemas/config", tag = "schemas", request_body(content = LevelBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The level set"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 422, description = "Invalid level (42203)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn put_global_level(
     State(broker): State<Arc<Broker>>,
     headers: HeaderMap,
@@ -360,7 +380,7 @@ pub(super) async fn get_subject_level(
     answer(json!({"compatibilityLevel": level.as_str()}))
 }
 
-#[utoipa::path(put, path = "/schemas/config/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = Object, description = "`{\"compatibility\"}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The level set"), (status = 422, description = "Invalid level (42203)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(put, path = "/schemas/config/{subject}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = LevelBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "The level set"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 422, description = "Invalid level (42203)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn put_subject_level(
     State(broker): State<Arc<Broker>>,
     P(subject): P<String>,
@@ -373,17 +393,21 @@ pub(super) async fn put_subject_level(
     answer(json!({"compatibility": level.as_str()}))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(super) struct VerboseQuery {
+    /// Say why not.
+    #[param(value_type = Option<bool>)]
     #[serde(default)]
     verbose: Option<String>,
 }
 
-#[utoipa::path(post, path = "/schemas/compatibility/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number or `latest`"), ("verbose" = Option<bool>, Query, description = "Say why not")), request_body(content = Object, description = "`{\"schema\",\"schemaType\"?,\"references\"?}`", content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"is_compatible\",\"messages\"?}`"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
+#[utoipa::path(post, path = "/schemas/compatibility/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number, `latest` or `-1`"), VerboseQuery), request_body(content = SchemaBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"is_compatible\",\"messages\"?}`"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 422, description = "Invalid schema or version (42201, 42202)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
 pub(super) async fn test_compatibility(
     State(broker): State<Arc<Broker>>,
     P((subject, version)): P<(String, String)>,
-    Query(q): Query<VerboseQuery>,
+    Q(q): Q<VerboseQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
@@ -395,7 +419,7 @@ pub(super) async fn test_compatibility(
         .schemas
         .test_compatibility(&subject, version, kind, &body.schema)?;
     let mut out = json!({"is_compatible": reasons.is_empty()});
-    if flag(q.verbose.as_deref()) {
+    if flag("verbose", q.verbose.as_deref())? {
         out["messages"] = json!(reasons);
     }
     answer(out)

@@ -32,7 +32,8 @@ pub const SCHEMA_ID_HEADER: &str = "wharf-schema-id";
 pub const KEY_SCHEMA_ID_HEADER: &str = "wharf-key-schema-id";
 
 /// The format of a schema (Confluent's `schemaType`; absent means AVRO).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// `ToSchema`: the registry routes' OpenAPI bodies name these enums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SchemaType {
     Avro,
@@ -60,7 +61,7 @@ impl SchemaType {
 }
 
 /// A subject's compatibility mode, checked when a new version is registered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Compatibility {
     None,

@@ -176,7 +176,7 @@ fn not_found(subject: &str) -> SchemaError {
 }
 
 /// Subjects are topic names with `-key` / `-value`, or other names of the same characters.
-fn validate_subject(subject: &str) -> Result<(), SchemaError> {
+pub fn validate_subject(subject: &str) -> Result<(), SchemaError> {
     let invalid = |reason: &str| {
         Err(SchemaError::InvalidSubject {
             subject: subject.to_owned(),

@@ -8,6 +8,8 @@
 //! - [`binary`]: the compact binary batch encoding of produce and fetch bodies
 //!   (`application/vnd.wharf.batch.v1`), negotiated with `Content-Type` / `Accept`; one file per
 //!   message kind under `binary/`.
+//! - [`integral`]: integer fields of request bodies that also take integral floats (`5.0`), as
+//!   JSON Schema counts them integers.
 //! - [`partitioner`]: Kafka's murmur2 key partitioner, so keyed records land where Kafka puts
 //!   them (the only copy; broker and client producer both call it).
 //! - Header names shared by both sides: [`PAYLOAD_HEADER`], [`IDEMPOTENCY_KEY_HEADER`],
@@ -18,6 +20,7 @@
 pub mod api;
 pub mod binary;
 pub mod error_code;
+pub mod integral;
 pub mod partitioner;
 
 pub use api::{Acks, ErrorCode};
