@@ -100,35 +100,35 @@ pub struct CreateTopic {
     pub name: String,
     /// Number of partitions (1 to the broker's `max_partitions_per_topic`).
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]
-   #[serde(deserialize_with = "crate::integral::exact")]
+    #[serde(deserialize_with = "crate::integral::exact")]
     pub partitions: u32,
     /// Delete sealed segments older than this; `-1` keeps them forever. Broker default if absent.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention_ms: Option<i64>,
     /// Delete the oldest sealed segments while a partition is larger; `-1` means unlimited.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention_bytes: Option<i64>,
     /// Roll to a new segment file at this size.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub segment_bytes: Option<u64>,
     /// Largest record (key + value + headers) the log accepts; larger values must be offloaded.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_record_bytes: Option<u64>,
     /// How produced records are checked against the topic's schemas; `none` if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,24 +158,24 @@ impl CreateTopic {
 pub struct PatchTopic {
     /// New partition count; must be larger than the current one.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub partitions: Option<u32>,
     /// New age retention (`-1` = forever).
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention_ms: Option<i64>,
     /// New size retention (`-1` = unlimited).
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention_bytes: Option<i64>,
     /// New schema check of produced records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,17 +363,17 @@ pub struct ProduceRecord {
     pub headers: Option<BTreeMap<String, String>>,
     /// Explicit partition; otherwise murmur2 of the key, or sticky for keyless records.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub partition: Option<u32>,
     /// Milliseconds since the Unix epoch; the broker's clock if absent.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<i64>,
 }
 
@@ -489,10 +489,10 @@ pub struct JoinGroup {
     pub member_id: Option<String>,
     /// Lease length; heartbeat, poll and commit renew it. Default 30 000 ms.
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lease_ms: Option<u64>,
     /// Default `earliest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -530,24 +530,24 @@ pub struct MemberState {
 pub struct PollRequest {
     /// Most records in total across partitions (default 500).
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_records: Option<usize>,
     /// Most bytes in total (default 1 MiB).
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_bytes: Option<usize>,
     /// Long poll across all owned partitions (default 0).
     #[serde(
-       default,
-       deserialize_with = "crate::integral::option",
-       skip_serializing_if = "Option::is_none"
-   )]
+        default,
+        deserialize_with = "crate::integral::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wait_ms: Option<u64>,
     /// `url`: claim-check pointer records get a presigned GET URL in `value_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -614,11 +614,11 @@ pub struct PollResponse {
 #[serde(deny_unknown_fields)]
 pub struct OffsetCommit {
     pub topic: String,
-   #[serde(deserialize_with = "crate::integral::exact")]
+    #[serde(deserialize_with = "crate::integral::exact")]
     pub partition: u32,
-   #[serde(deserialize_with = "crate::integral::exact")]
+    #[serde(deserialize_with = "crate::integral::exact")]
     pub offset: u64,
-   #[serde(deserialize_with = "crate::integral::exact")]
+    #[serde(deserialize_with = "crate::integral::exact")]
     pub epoch: u64,
 }
 
@@ -646,9 +646,9 @@ pub struct CommitResponse {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PartitionOffset {
-   #[serde(deserialize_with = "crate::integral::exact")]
+    #[serde(deserialize_with = "crate::integral::exact")]
     pub partition: u32,
-   #[serde(deserialize_with = "crate::integral::exact")]
+    #[serde(deserialize_with = "crate::integral::exact")]
     pub offset: u64,
 }
 

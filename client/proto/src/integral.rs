@@ -129,7 +129,9 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(r#"{"count": 0, "delta": -9223372036854775808}"#).unwrap().delta,
+            parse(r#"{"count": 0, "delta": -9223372036854775808}"#)
+                .unwrap()
+                .delta,
             Some(i64::MIN)
         );
     }
