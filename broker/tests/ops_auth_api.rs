@@ -70,19 +70,13 @@ fn openapi_lists_every_route_and_every_listed_route_is_served() {
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     let paths = doc["paths"].as_object().unwrap();
+    // The full route list is checked on the document itself (api::openapi's unit tests); this
+    // proves the binary serves it.
     for (path, method) in [
-        ("/v1/topics", "post"),
-        ("/v1/topics", "get"),
-        ("/v1/topics/{topic}", "get"),
-        ("/v1/topics/{topic}", "patch"),
-        ("/v1/topics/{topic}", "delete"),
         ("/v1/topics/{topic}/records", "post"),
-        ("/v1/topics/{topic}/partitions/{partition}/records", "get"),
-        ("/v1/topics/{topic}/partitions/{partition}/offsets", "get"),
-        ("/health", "get"),
-        ("/ready", "get"),
-        ("/metrics", "get"),
-        ("/v1/openapi.json", "get"),
+        ("/v1/groups/{group}/members/{member}/poll", "post"),
+        ("/schemas/subjects/{subject}/versions", "post"),
+        ("/v1/topics/{topic}", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -96,7 +90,7 @@ fn openapi_lists_every_route_and_every_listed_route_is_served() {
                 continue;
             };
             if m == reqwest::Method::DELETE {
-                continue; // would delete the fixture; routed-ness of DELETE is checked above.
+                continue; // would delete the fixture; DELETE routes are exercised by their own tests.
             }
             let (status, body) = Api::send(api.request(m, &fill(path)).json(&json!({})));
             assert!(
