@@ -362,9 +362,11 @@ mod tests {
 
     #[test]
     fn bounds_come_from_the_running_configuration() {
-        let mut config = BrokerConfig::default();
-        config.max_partitions_per_topic = 7;
-        config.max_wait_ms = 1_234;
+        let config = BrokerConfig {
+            max_partitions_per_topic: 7,
+            max_wait_ms: 1_234,
+            ..BrokerConfig::default()
+        };
         let doc = document(&config);
         let schemas = &doc["components"]["schemas"];
         assert_eq!(

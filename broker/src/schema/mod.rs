@@ -12,11 +12,14 @@
 //!   `SchemaCompatibility`, JSON Schema by the rules documented there.
 //! - [`validate`]: compiled schemas (cached per id: a registered schema never changes) and the
 //!   check of one record's key or value ([`Violation`] names the schema and the failing place).
+//! - [`json_fast`]: the byte-level check of JSON text against the common subset of JSON
+//!   Schema; a valid record skips the parse into a `serde_json::Value`.
 //! - [`avro_walk`]: the check of an Avro datum by walking its schema over the bytes, without
 //!   decoding it into values.
 
 pub mod avro_walk;
 pub mod compat;
+pub mod json_fast;
 pub mod registry;
 mod store;
 pub mod validate;

@@ -19,13 +19,18 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::avro_walk::AvroWalk;
+use super::json_fast::FastJson;
 use super::{SchemaError, SchemaType, SubjectView};
 use wharf_proto::api::SchemaValidation;
 
 /// A schema ready to check data.
 #[derive(Debug)]
 pub enum Compiled {
-    Json(Box<jsonschema::Validator>),
+    Json {
+        validator: Box<jsonschema::Validator>,
+        /// The byte-level check, for schemas in its subset: a valid record skips the parse.
+        fast: Option<FastJson>,
+    },
     Avro(Box<AvroWalk>),
 }
 
@@ -41,9 +46,12 @@ impl Compiled {
                 if !matches!(value, Value::Object(_) | Value::Bool(_)) {
                     return Err(invalid("a JSON Schema is an object or a boolean".into()));
                 }
-                jsonschema::validator_for(&value)
-                    .map(|v| Self::Json(Box::new(v)))
-                    .map_err(|e| invalid(e.to_string()))
+                let validator =
+                    jsonschema::validator_for(&value).map_err(|e| invalid(e.to_string()))?;
+                Ok(Self::Json {
+                    validator: Box::new(validator),
+                    fast: FastJson::plan(&value),
+                })
             }
             SchemaType::Avro => apache_avro::Schema::parse_str(text)
                 .map(|s| Self::Avro(Box::new(AvroWalk::new(s))))
@@ -53,7 +61,7 @@ impl Compiled {
 
     pub fn schema_type(&self) -> SchemaType {
         match self {
-            Self::Json(_) => SchemaType::Json,
+            Self::Json { .. } => SchemaType::Json,
             Self::Avro(_) => SchemaType::Avro,
         }
     }
@@ -61,17 +69,32 @@ impl Compiled {
     /// Checks a JSON document: the JSON pointer of the first failing place and why.
     pub fn check_json(&self, document: &Value) -> Result<(), (String, String)> {
         match self {
-            Self::Json(validator) => validator
+            Self::Json { validator, .. } => validator
                 .validate(document)
                 .map_err(|e| (e.instance_path().to_string(), e.to_string())),
             Self::Avro(_) => Err((String::new(), "the schema is Avro, not JSON Schema".into())),
         }
     }
 
-    /// Checks a payload in this schema's binary form (Avro datum or JSON text).
+    /// Whether the byte-level check accepts `text` as valid JSON for this schema; `false`
+    /// is "not sure" (the full parse and validation decide).
+    pub fn accepts_json_text(&self, text: &[u8]) -> bool {
+        match self {
+            Self::Json {
+                fast: Some(fast), ..
+            } => fast.accepts(text),
+            _ => false,
+        }
+    }
+
+    /// Checks a payload in this schema's binary form (Avro datum or JSON text; for JSON the
+    /// byte-level check first, then the parse and the full validation).
     pub fn check_payload(&self, payload: &[u8]) -> Result<(), (String, String)> {
         match self {
-            Self::Json(_) => {
+            Self::Json { .. } => {
+                if self.accepts_json_text(payload) {
+                    return Ok(());
+                }
                 let document: Value = serde_json::from_slice(payload)
                     .map_err(|e| (String::new(), format!("payload is not JSON: {e}")))?;
                 self.check_json(&document)
@@ -188,6 +211,9 @@ fn check(
                 None => view.latest.expect("the caller checked for a live version"),
             };
             let compiled = view.compiled(id).expect("a live version is compiled");
+            if compiled.accepts_json_text(data) {
+                return Ok(id);
+            }
             // JSON values and JSON text in bytes alike; a key given as a plain string (stored
             // as its UTF-8 bytes) is read as that JSON string.
             let document = serde_json::from_slice::<Value>(data).or_else(|e| {
