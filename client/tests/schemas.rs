@@ -94,6 +94,39 @@ async fn a_mixed_batch_writes_the_valid_records_and_names_where_each_invalid_one
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_batch_names_the_schema_each_value_matched_and_none_for_tombstones() {
+    // A schema that accepts anything, `null` too, checked in the parse's one pass: the
+    // tombstone still carries no schema id; a record naming an older version is checked
+    // against that version.
+    let broker = Broker::start();
+    let client = client_for(&broker.url).with_encoding(Encoding::Binary);
+    create_validated_topic(&client, "open", SchemaValidation::Json).await;
+    let first = register_schema(&broker.url, "open-value", "JSON", r#"{"type":"object"}"#).await;
+    register_schema(&broker.url, "open-value", "JSON", r#"{"$comment":"any"}"#).await;
+    let latest = register_schema(&broker.url, "open-value", "JSON", "{}").await;
+    let records = [
+        Record::json(&serde_json::Value::Null).unwrap(),
+        Record::json(&json!([1, {"a": "b"}])).unwrap(),
+        Record::json(&json!({"a": 1}))
+            .unwrap()
+            .with_header("wharf-schema-id", first.to_string()),
+        Record::json(&json!("text"))
+            .unwrap()
+            .with_header("wharf-schema-id", first.to_string()),
+    ];
+    let answer = client
+        .produce_records("open", &records, Acks::All, None)
+        .await
+        .unwrap();
+    assert_eq!(violation(&answer, 3).schema_id, Some(first));
+    let log = read_topic(&client, "open").await;
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(!log[0].headers.contains_key("wharf-schema-id"), "{log:?}");
+    assert_eq!(log[1].headers["wharf-schema-id"], latest.to_string());
+    assert_eq!(log[2].headers["wharf-schema-id"], first.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batching_producer_hands_each_refused_record_its_schema_violation() {
     let broker = Broker::start();
     let client = client_for(&broker.url);

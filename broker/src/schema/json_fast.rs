@@ -9,6 +9,10 @@
 //! the parsed text. The property test below checks exactly that (and that the fast path agrees
 //! on the documents it is built to answer).
 //!
+//! [`scan`] is the same pass as the produce path's parse of any JSON value: well-formed,
+//! readable (nesting and number ranges as `service::produce` requires) and, with a schema,
+//! valid, in one walk over the bytes; it also says whether the text needs compacting.
+//!
 //! The subset ([`FastJson::plan`] answers `None` for any schema outside it):
 //! - boolean schemas; `type` (a name or a list of names);
 //! - `properties`, `required` (at most 64 names), `additionalProperties` (a schema),
@@ -111,18 +115,38 @@ impl FastJson {
 
     /// Whether `text` is well-formed JSON valid against the schema; `false` is "not sure".
     pub fn accepts(&self, text: &[u8]) -> bool {
-        // One UTF-8 check up front lets strings be counted by bytes below.
-        if std::str::from_utf8(text).is_err() {
-            return false;
-        }
-        let mut cursor = Cursor { text, at: 0 };
-        cursor.skip_space();
-        if !cursor.value(&self.root, 0) {
-            return false;
-        }
-        cursor.skip_space();
-        cursor.at == text.len()
+        scan(text, Some(self), MAX_DEPTH).is_some()
     }
+}
+
+/// What [`scan`] found in text it is sure of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// Whitespace outside strings: the text is not in compact form.
+    pub spaced: bool,
+}
+
+/// One pass over a JSON value: well-formed, arrays and objects nested at most `max_depth`
+/// levels (and at most serde_json's 128), every number readable back (an integer within i64 or
+/// u64, any other number a finite f64), and valid against `schema` when one is given. `None`
+/// is "not sure": the caller's full checks decide, and say why.
+pub fn scan(text: &[u8], schema: Option<&FastJson>, max_depth: usize) -> Option<Scanned> {
+    // One UTF-8 check up front lets strings be counted by bytes below.
+    std::str::from_utf8(text).ok()?;
+    let mut cursor = Cursor {
+        text,
+        at: 0,
+        max_depth: max_depth.min(MAX_DEPTH),
+        spaced: false,
+    };
+    cursor.skip_space();
+    if !cursor.value(schema.map_or(&Node::Any, |s| &s.root), 0) {
+        return None;
+    }
+    cursor.skip_space();
+    (cursor.at == text.len()).then_some(Scanned {
+        spaced: cursor.spaced,
+    })
 }
 
 fn node(schema: &Value) -> Option<Node> {
@@ -243,6 +267,9 @@ fn type_bits(value: &Value) -> Option<u8> {
 struct Cursor<'t> {
     text: &'t [u8],
     at: usize,
+    max_depth: usize,
+    /// Whether any whitespace was skipped.
+    spaced: bool,
 }
 
 impl Cursor<'_> {
@@ -251,9 +278,11 @@ impl Cursor<'_> {
     }
 
     fn skip_space(&mut self) {
+        let start = self.at;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
         }
+        self.spaced |= self.at != start;
     }
 
     fn literal(&mut self, word: &[u8]) -> bool {
@@ -319,8 +348,27 @@ impl Cursor<'_> {
         }
     }
 
-    /// Skips a number; answers whether it was written as an integer (no fraction, no exponent).
+    /// Skips a number; answers whether it was written as an integer (no fraction, no exponent),
+    /// or `None` when it is not well-formed or would not read back (see [`scan`]).
     fn number_lexeme(&mut self) -> Option<bool> {
+        let start = self.at;
+        let integral = self.number_grammar()?;
+        let lexeme = &self.text[start..self.at];
+        // Up to 18 characters (a sign and 17 digits, or 18 digits) always fit in an i64.
+        if integral && lexeme.len() <= 18 {
+            return Some(true);
+        }
+        // The lexeme is ASCII.
+        let text = std::str::from_utf8(lexeme).ok()?;
+        let readable = if integral {
+            text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()
+        } else {
+            text.parse::<f64>().is_ok_and(f64::is_finite)
+        };
+        readable.then_some(integral)
+    }
+
+    fn number_grammar(&mut self) -> Option<bool> {
         if self.peek() == Some(b'-') {
             self.at += 1;
         }
@@ -394,7 +442,7 @@ impl Cursor<'_> {
     }
 
     fn array(&mut self, checks: &Checks, depth: usize) -> bool {
-        if depth >= MAX_DEPTH {
+        if depth >= self.max_depth {
             return false;
         }
         self.at += 1;
@@ -425,7 +473,7 @@ impl Cursor<'_> {
     }
 
     fn object(&mut self, checks: &Checks, depth: usize) -> bool {
-        if depth >= MAX_DEPTH {
+        if depth >= self.max_depth {
             return false;
         }
         self.at += 1;
@@ -487,7 +535,7 @@ impl Cursor<'_> {
             Some(b'"') => self.string().is_some(),
             Some(b'-' | b'0'..=b'9') => self.number_lexeme().is_some(),
             Some(open @ (b'[' | b'{')) => {
-                if depth >= MAX_DEPTH {
+                if depth >= self.max_depth {
                     return false;
                 }
                 let close = if open == b'[' { b']' } else { b'}' };
@@ -530,7 +578,7 @@ impl Cursor<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -566,6 +614,22 @@ mod tests {
             "trailing comma"
         );
         assert!(!f.accepts(br#"[1]"#));
+    }
+
+    #[test]
+    fn scan_checks_readability_and_says_when_text_needs_compacting() {
+        let any = |t: &str| scan(t.as_bytes(), None, 3);
+        assert_eq!(any(r#"{"a":[1,2]}"#), Some(Scanned { spaced: false }));
+        assert_eq!(any(" [1, \"a b\"]\n"), Some(Scanned { spaced: true }));
+        assert_eq!(any("[[[1]]]"), Some(Scanned { spaced: false }));
+        assert_eq!(any("[[[[1]]]]"), None, "deeper than 3");
+        assert_eq!(any("123456789012345678"), Some(Scanned { spaced: false }));
+        assert_eq!(any("18446744073709551615"), Some(Scanned { spaced: false }));
+        assert_eq!(any("18446744073709551616"), None, "beyond u64");
+        assert_eq!(any("-9223372036854775809"), None, "beyond i64");
+        assert_eq!(any("1e400"), None, "not a finite f64");
+        assert_eq!(any("[1,]"), None);
+        assert_eq!(scan(b"\"\xff\"", None, 3), None, "not UTF-8");
     }
 
     #[test]
@@ -680,7 +744,7 @@ mod tests {
 
     /// Documents written as text, each with whether the fast path is built to decide it (see
     /// [`leaf_text`]; also not with an escaped or repeated name).
-    fn document_text() -> impl Strategy<Value = (String, bool)> {
+    pub(crate) fn document_text() -> impl Strategy<Value = (String, bool)> {
         leaf_text().prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(|items| {

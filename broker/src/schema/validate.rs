@@ -151,6 +151,22 @@ impl TopicCheck {
         check(self.mode, view, value, named_id).map(Some)
     }
 
+    /// The latest value schema's byte-level plan under `json` validation, so that the produce
+    /// path's parse of a JSON value checks it in the same pass ([`super::json_fast::scan`]).
+    pub fn fast_value(&self) -> Option<(u32, &FastJson)> {
+        if self.mode != SchemaValidation::Json {
+            return None;
+        }
+        let view = self.value.as_deref()?;
+        let (id, _) = view.latest?;
+        match view.compiled(id)? {
+            Compiled::Json {
+                fast: Some(fast), ..
+            } => Some((id, fast)),
+            _ => None,
+        }
+    }
+
     /// Checks a key when the topic has a live `-key` subject; a null key passes.
     pub fn check_key(&self, key: Option<&[u8]>) -> Result<Option<u32>, Violation> {
         match (key, self.key.as_deref().filter(|v| v.latest.is_some())) {

@@ -190,6 +190,7 @@ mod tests {
                 value_is_json: false,
             },
             offload,
+            value_schema_id: None,
         }
     }
 

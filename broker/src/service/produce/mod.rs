@@ -160,7 +160,10 @@ fn parse_binary_records(
     // error part-way refuses the whole request; nothing has been appended yet.
     let records = binary::ProduceRequestDecoder::new(body)?;
     group.reserve(records.record_count());
-    records.for_each(|record| group.add(schema::apply(check, prepare_binary(record, limits))))?;
+    let fast = check.and_then(TopicCheck::fast_value);
+    records.for_each(|record| {
+        group.add(schema::apply(check, prepare_binary(record, limits, fast)));
+    })?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ use wharf_proto::binary;
 use wharf_proto::partitioner::partition_for_key;
 
 use crate::claim::ClaimError;
+use crate::schema::SCHEMA_ID_HEADER;
+use crate::schema::json_fast::{self, FastJson};
 use crate::storage::{Bytes, Header, NewRecord, StorageError};
 
 /// Latest timestamp accepted: the end of year 9999, so dates stay printable.
@@ -181,6 +183,9 @@ pub(super) struct Prepared {
     pub(super) record: NewRecord,
     /// The value goes to the blob store and the record keeps a pointer.
     pub(super) offload: bool,
+    /// The id of the value schema the parse already proved the value valid against (see
+    /// [`prepare_binary`]); the schema step then does not check the value again.
+    pub(super) value_schema_id: Option<u32>,
 }
 
 /// What per-record validation checks against.
@@ -261,19 +266,34 @@ fn decode_b64(field: &'static str, text: &str) -> Result<Bytes, RecordError> {
 /// Validates one binary record. Keys and values share the request body's buffer (no copy);
 /// a value flagged as JSON is checked and compacted as JSON `value`s are, because fetch answers
 /// embed stored JSON values verbatim.
+///
+/// `schema` is the topic's latest value schema in the byte-level subset
+/// ([`crate::schema::TopicCheck::fast_value`]): a JSON value is then checked against it in the
+/// same pass that proves it well-formed and readable ([`json_fast::scan`]), unless the record
+/// names its schema in a header. Text the pass is not sure of takes the full checks, which
+/// explain a refusal.
 pub(super) fn prepare_binary(
     record: binary::ProduceRecord,
     limits: &Limits<'_>,
+    schema: Option<(u32, &FastJson)>,
 ) -> Result<Prepared, RecordError> {
+    let mut value_schema_id = None;
     let value = if record.value_is_json {
-        let text = std::str::from_utf8(&record.value)
-            .map_err(|_| RecordError::invalid("a JSON value must be UTF-8"))?;
-        serde_json::from_str::<serde::de::IgnoredAny>(text)
-            .map_err(|e| RecordError::invalid(format!("value is not valid JSON: {e}")))?;
-        check_readable(text)?;
-        match compact_json(text) {
-            Cow::Borrowed(_) => record.value,
-            Cow::Owned(compacted) => Bytes::from(compacted.into_bytes()),
+        let schema = schema.filter(|_| !record.headers.iter().any(|h| h.name == SCHEMA_ID_HEADER));
+        match json_fast::scan(&record.value, schema.map(|(_, f)| f), MAX_VALUE_DEPTH) {
+            Some(scanned) => {
+                let value = if scanned.spaced {
+                    // The pass checked the text is UTF-8.
+                    let text = std::str::from_utf8(&record.value).unwrap_or_default();
+                    Bytes::from(compact_json(text).into_owned().into_bytes())
+                } else {
+                    record.value
+                };
+                // A tombstone carries no schema id.
+                value_schema_id = schema.filter(|_| value != "null").map(|(id, _)| id);
+                value
+            }
+            None => checked_json_value(record.value)?,
         }
     } else {
         record.value
@@ -298,6 +318,23 @@ pub(super) fn prepare_binary(
         record.timestamp_ms,
         limits,
     )
+    .map(|prepared| Prepared {
+        value_schema_id,
+        ..prepared
+    })
+}
+
+/// The full checks of a JSON value in bytes, each with its own error; compacted.
+fn checked_json_value(value: Bytes) -> Result<Bytes, RecordError> {
+    let text = std::str::from_utf8(&value)
+        .map_err(|_| RecordError::invalid("a JSON value must be UTF-8"))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| RecordError::invalid(format!("value is not valid JSON: {e}")))?;
+    check_readable(text)?;
+    Ok(match compact_json(text) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(compacted) => Bytes::from(compacted.into_bytes()),
+    })
 }
 
 /// The checks both request formats share: header names, timestamp, partition choice, size and
@@ -348,6 +385,7 @@ fn finish_record(
         partition,
         record,
         offload,
+        value_schema_id: None,
     })
 }
 
@@ -450,6 +488,30 @@ pub fn compact_json(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass scan the binary path uses is sure only of text the full checks accept,
+        /// and its "needs compacting" is exactly what `compact_json` does.
+        #[test]
+        fn the_one_pass_scan_agrees_with_the_full_checks(
+            (text, _) in crate::schema::json_fast::tests::document_text(),
+            spaces in prop::collection::vec(prop::sample::select(vec!["", " ", "\n"]), 2),
+        ) {
+            let text = format!("{}{text}{}", spaces[0], spaces[1]);
+            let full = checked_json_value(Bytes::from(text.clone().into_bytes()));
+            match json_fast::scan(text.as_bytes(), None, MAX_VALUE_DEPTH) {
+                Some(scanned) => {
+                    let value = full.expect("the full checks accept what the scan is sure of");
+                    prop_assert_eq!(scanned.spaced, value != text.as_str());
+                }
+                None => {
+                    // Only text the scan leaves to serde: `\u` escapes, or a refusal.
+                    prop_assert!(text.contains("\\u") || full.is_err(), "{}", text);
+                }
+            }
+        }
+    }
 
     #[test]
     fn compact_json_keeps_whitespace_inside_strings_only() {
@@ -557,13 +619,18 @@ mod tests {
             value_is_json: true,
             ..binary::ProduceRecord::default()
         };
-        let p = prepare_binary(json_value, &limits).unwrap();
+        let p = prepare_binary(json_value, &limits, None).unwrap();
         assert_eq!(p.partition, Some(16));
         assert_eq!(p.record.value.as_ref(), br#"{"a":1}"#);
         assert_eq!(p.record.timestamp_ms, 7);
 
-        let code =
-            |r: binary::ProduceRecord| prepare_binary(r, &limits).err().unwrap().code().to_string();
+        let code = |r: binary::ProduceRecord| {
+            prepare_binary(r, &limits, None)
+                .err()
+                .unwrap()
+                .code()
+                .to_string()
+        };
         let not_json = binary::ProduceRecord {
             value: Bytes::from_static(b"{nope"),
             value_is_json: true,

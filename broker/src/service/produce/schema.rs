@@ -28,9 +28,13 @@ fn check_record(check: &TopicCheck, mut prepared: Prepared) -> Result<Prepared, 
         .iter()
         .find(|h| h.key == SCHEMA_ID_HEADER)
         .map(|h| h.value.clone());
-    let value_id = check
-        .check_value(&record.value, record.value_is_json, named.as_deref())
-        .map_err(RecordError::SchemaViolation)?;
+    let value_id = match prepared.value_schema_id {
+        // The parse already checked the value against this schema.
+        Some(id) => Some(id),
+        None => check
+            .check_value(&record.value, record.value_is_json, named.as_deref())
+            .map_err(RecordError::SchemaViolation)?,
+    };
     let key_id = check
         .check_key(record.key.as_deref())
         .map_err(RecordError::SchemaViolation)?;
