@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
 use redb::Database;
 use wharf_proto::api::SchemaValidation;
 
@@ -50,18 +51,38 @@ pub struct SubjectView {
     pub subject: String,
     /// `(id, version)` of the latest live version.
     pub latest: Option<(u32, u32)>,
-    versions: HashMap<u32, u32>,
-    compiled: HashMap<u32, Arc<Compiled>>,
+    /// In version order. Looked up from the end: records name the latest version far more
+    /// often than older ones, and a subject has few live versions, so this beats hashing.
+    live: Vec<LiveVersion>,
+}
+
+#[derive(Debug)]
+struct LiveVersion {
+    id: u32,
+    version: u32,
+    compiled: Option<Arc<Compiled>>,
+    /// The id as decimal text, the value of an accepted record's `wharf-schema-id` header:
+    /// rendered once, shared by every record that carries it.
+    id_text: Bytes,
 }
 
 impl SubjectView {
+    fn find(&self, id: u32) -> Option<&LiveVersion> {
+        self.live.iter().rev().find(|v| v.id == id)
+    }
+
     /// The live version holding schema `id`, if any.
     pub fn version_of(&self, id: u32) -> Option<u32> {
-        self.versions.get(&id).copied()
+        self.find(id).map(|v| v.version)
     }
 
     pub fn compiled(&self, id: u32) -> Option<&Compiled> {
-        self.compiled.get(&id).map(Arc::as_ref)
+        self.find(id)?.compiled.as_deref()
+    }
+
+    /// Schema `id` as the decimal text of a `wharf-schema-id` header, when it is live here.
+    pub fn id_text(&self, id: u32) -> Option<Bytes> {
+        self.find(id).map(|v| v.id_text.clone())
     }
 }
 
@@ -110,10 +131,12 @@ impl State {
                 continue;
             }
             view.latest = Some((s.id, s.version));
-            view.versions.insert(s.id, s.version);
-            if let Some(c) = self.compiled.get(&s.id) {
-                view.compiled.insert(s.id, Arc::clone(c));
-            }
+            view.live.push(LiveVersion {
+                id: s.id,
+                version: s.version,
+                compiled: self.compiled.get(&s.id).cloned(),
+                id_text: Bytes::from(s.id.to_string()),
+            });
         }
         self.views.insert(subject.to_owned(), Arc::new(view));
     }

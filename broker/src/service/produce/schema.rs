@@ -38,14 +38,27 @@ fn check_record(check: &TopicCheck, mut prepared: Prepared) -> Result<Prepared, 
     let key_id = check
         .check_key(record.key.as_deref())
         .map_err(RecordError::SchemaViolation)?;
+    if !record.headers.is_empty() {
+        record
+            .headers
+            .retain(|h| h.key != SCHEMA_ID_HEADER && h.key != KEY_SCHEMA_ID_HEADER);
+    }
+    let ids = [
+        (SCHEMA_ID_HEADER, value_id, check.value.as_deref()),
+        (KEY_SCHEMA_ID_HEADER, key_id, check.key.as_deref()),
+    ];
+    // Exactly the room needed: most records carry no headers of their own.
     record
         .headers
-        .retain(|h| h.key != SCHEMA_ID_HEADER && h.key != KEY_SCHEMA_ID_HEADER);
-    for (name, id) in [(SCHEMA_ID_HEADER, value_id), (KEY_SCHEMA_ID_HEADER, key_id)] {
+        .reserve_exact(ids.iter().filter(|(_, id, _)| id.is_some()).count());
+    for (name, id, view) in ids {
         if let Some(id) = id {
+            let value = view
+                .and_then(|v| v.id_text(id))
+                .unwrap_or_else(|| Bytes::from(id.to_string()));
             record.headers.push(Header {
                 key: name.to_owned(),
-                value: Bytes::from(id.to_string().into_bytes()),
+                value,
             });
         }
     }
