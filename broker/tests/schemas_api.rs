@@ -147,6 +147,50 @@ fn registry_round_trips_subjects_versions_ids_and_levels_with_confluents_codes()
     );
     assert_eq!(api.get(&format!("/schemas/schemas/ids/{id}")).0, 200);
 
+    // Listings take the parameters Confluent's clients send on every call.
+    for (path, listed) in [
+        (
+            "/schemas/subjects?deleted=False&deleted_only=False&offset=0&limit=-1",
+            json!(["orders-value", "refunds-value"]),
+        ),
+        (
+            "/schemas/subjects?subjectPrefix=ref",
+            json!(["refunds-value"]),
+        ),
+        (
+            "/schemas/subjects?offset=1&limit=5",
+            json!(["refunds-value"]),
+        ),
+        (
+            "/schemas/subjects/orders-value/versions?deleted_only=True",
+            json!([1]),
+        ),
+        (
+            "/schemas/subjects/orders-value/versions?deleted=true&offset=1&limit=1",
+            json!([2]),
+        ),
+        (
+            "/schemas/subjects/orders-value/versions/latest?deleted=False&format=serialized",
+            json!(3),
+        ),
+    ] {
+        let (status, body) = api.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        let got = if path.contains("latest") {
+            body["version"].clone()
+        } else {
+            body
+        };
+        assert_eq!(got, listed, "{path}");
+    }
+    for path in [
+        "/schemas/subjects?limit=-2",
+        "/schemas/subjects?deleted_only=maybe",
+        "/schemas/subjects?offset=x",
+    ] {
+        assert_eq!(api.get(path).0, 400, "{path}");
+    }
+
     for (path, status, code) in [
         ("/schemas/subjects/nope-value/versions", 404, 40401),
         ("/schemas/subjects/orders-value/versions/1", 404, 40402),

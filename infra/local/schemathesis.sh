@@ -28,11 +28,13 @@ printf 'max_wait_ms = 2000\n' >"$work/broker.toml"
 wharf_start_broker "$work" --config "$work/broker.toml"
 
 # The report lists each operation schemathesis reached; the test command keeps it in the log.
+# One worker: with two, Hypothesis's lambda-source cache races between the worker threads and a
+# run now and then ends in an internal KeyError ("Runtime Error", no failing request).
 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "http://$addr/v1/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${WHARF_SCHEMATHESIS_MAX_EXAMPLES:-30}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 30 \
   --seed 1 \
   --no-color

@@ -121,19 +121,75 @@ fn flag(name: &str, text: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
+/// The query of the registry's listings and version reads, with the parameters Confluent's
+/// clients send (`confluent-kafka` sends `deleted`, `deleted_only`, `offset` and `limit` on
+/// every listing).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeletedQuery {
-    /// Include soft-deleted versions.
+    /// Include soft-deleted subjects or versions.
     #[param(value_type = Option<bool>)]
     #[serde(default)]
     deleted: Option<String>,
+    /// Listings: only soft-deleted subjects (every version deleted) or versions.
+    #[param(value_type = Option<bool>)]
+    #[serde(default, alias = "deletedOnly")]
+    deleted_only: Option<String>,
+    /// `GET /subjects`: only subjects whose name starts with this.
+    #[serde(default, rename = "subjectPrefix")]
+    subject_prefix: Option<String>,
+    /// Listings: skip this many entries.
+    #[param(minimum = 0)]
+    #[serde(default)]
+    offset: Option<i64>,
+    /// Listings: at most this many entries; -1 (the default) is all.
+    #[param(minimum = -1)]
+    #[serde(default)]
+    limit: Option<i64>,
+    /// Accepted for Confluent's clients; a schema is always answered as registered.
+    // Read by serde only, so that the parameter is known rather than refused.
+    #[allow(dead_code)]
+    #[serde(default)]
+    format: Option<String>,
 }
 
 impl DeletedQuery {
     fn deleted(&self) -> Result<bool, ApiError> {
         flag("deleted", self.deleted.as_deref())
+    }
+
+    fn deleted_only(&self) -> Result<bool, ApiError> {
+        flag("deleted_only", self.deleted_only.as_deref())
+    }
+
+    /// A listing as asked: `all` (deleted included) and `live`, then the page.
+    fn list<T: PartialEq>(&self, all: Vec<T>, live: Vec<T>) -> Result<Vec<T>, ApiError> {
+        // Both flags are read, so that a malformed one is refused whatever the other says.
+        let (deleted, deleted_only) = (self.deleted()?, self.deleted_only()?);
+        let listed: Vec<T> = if deleted_only {
+            all.into_iter().filter(|x| !live.contains(x)).collect()
+        } else if deleted {
+            all
+        } else {
+            live
+        };
+        let limit = match self.limit {
+            None | Some(-1) => usize::MAX,
+            Some(n) => usize::try_from(n).map_err(|_| {
+                ApiError::bad_request(
+                    ErrorCode::InvalidQuery,
+                    format!("limit must be -1 (all) or at least 0, got {n}"),
+                )
+            })?,
+        };
+        let offset = usize::try_from(self.offset.unwrap_or(0)).map_err(|_| {
+            ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                "offset must be at least 0".to_string(),
+            )
+        })?;
+        Ok(listed.into_iter().skip(offset).take(limit).collect())
     }
 }
 
@@ -176,13 +232,16 @@ pub(super) async fn list_subjects(
     headers: HeaderMap,
 ) -> Answer {
     let caller = caller(&broker, &headers)?;
-    let subjects: Vec<String> = broker
-        .schemas
-        .subjects(q.deleted()?)
-        .into_iter()
-        .filter(|s| caller.sees(subject_topic(s)))
-        .collect();
-    answer(json!(subjects))
+    let prefix = q.subject_prefix.as_deref().unwrap_or("");
+    let visible = |subjects: Vec<String>| -> Vec<String> {
+        subjects
+            .into_iter()
+            .filter(|s| s.starts_with(prefix) && caller.sees(subject_topic(s)))
+            .collect()
+    };
+    let all = visible(broker.schemas.subjects(true));
+    let live = visible(broker.schemas.subjects(false));
+    answer(json!(q.list(all, live)?))
 }
 
 #[utoipa::path(get, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), DeletedQuery), responses((status = 200, description = "Version numbers"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
@@ -193,7 +252,14 @@ pub(super) async fn list_versions(
     headers: HeaderMap,
 ) -> Answer {
     may_read(&broker, &headers, &subject)?;
-    answer(json!(broker.schemas.versions(&subject, q.deleted()?)?))
+    let all = broker.schemas.versions(&subject, true)?;
+    // A subject whose versions are all deleted has no live ones: not an error here.
+    let live = match broker.schemas.versions(&subject, false) {
+        Ok(live) => live,
+        Err(_) if q.deleted()? || q.deleted_only()? => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    answer(json!(q.list(all, live)?))
 }
 
 #[utoipa::path(post, path = "/schemas/subjects/{subject}/versions", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`")), request_body(content = SchemaBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"id\"}` of the new or existing version"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 409, description = "Incompatible with the subject's level (409)"), (status = 422, description = "Invalid schema or subject (42201)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
@@ -401,6 +467,11 @@ pub(super) struct VerboseQuery {
     #[param(value_type = Option<bool>)]
     #[serde(default)]
     verbose: Option<String>,
+    /// Sent by Confluent's clients on every test; schemas are compared in their normal form
+    /// whatever it says.
+    #[param(value_type = Option<bool>)]
+    #[serde(default)]
+    normalize: Option<String>,
 }
 
 #[utoipa::path(post, path = "/schemas/compatibility/subjects/{subject}/versions/{version}", tag = "schemas", params(("subject" = String, Path, description = "Subject, e.g. `orders-value`"), ("version" = String, Path, description = "A version number, `latest` or `-1`"), VerboseQuery), request_body(content = SchemaBody, content_type = "application/vnd.schemaregistry.v1+json"), responses((status = 200, description = "`{\"is_compatible\",\"messages\"?}`"), (status = 400, description = "Malformed query or body (error_code 40001)"), (status = 404, description = "Unknown subject or version (error_code 40401, 40402)"), (status = 422, description = "Invalid schema or version (42201, 42202)"), (status = 401, description = "Not authenticated"), (status = 403, description = "No right on the subject's topic")))]
@@ -419,6 +490,7 @@ pub(super) async fn test_compatibility(
         .schemas
         .test_compatibility(&subject, version, kind, &body.schema)?;
     let mut out = json!({"is_compatible": reasons.is_empty()});
+    flag("normalize", q.normalize.as_deref())?;
     if flag("verbose", q.verbose.as_deref())? {
         out["messages"] = json!(reasons);
     }
