@@ -272,7 +272,7 @@ struct Cursor<'t> {
     spaced: bool,
 }
 
-impl Cursor<'_> {
+impl<'t> Cursor<'t> {
     fn peek(&self) -> Option<u8> {
         self.text.get(self.at).copied()
     }
@@ -433,96 +433,93 @@ impl Cursor<'_> {
         }
     }
 
-    /// The bytes of a string without escapes (object keys are matched by bytes).
-    fn plain_key(&mut self) -> Option<&[u8]> {
+    /// An object member's name and the colon after it: the name's bytes as written (escapes
+    /// and all), or `None` when the text is malformed there.
+    fn member_name(&mut self) -> Option<&'t [u8]> {
+        let text: &'t [u8] = self.text;
+        if self.peek() != Some(b'"') {
+            return None;
+        }
         let start = self.at + 1;
         self.string()?;
-        let key = &self.text[start..self.at - 1];
-        (!key.contains(&b'\\')).then_some(key)
+        let name = &text[start..self.at - 1];
+        self.skip_space();
+        if self.peek() != Some(b':') {
+            return None;
+        }
+        self.at += 1;
+        self.skip_space();
+        Some(name)
+    }
+
+    /// The members of the array or object whose opening bracket is at the cursor, each read by
+    /// `member` (from past any space); answers how many there were, or `None` when one fails
+    /// or the text is malformed.
+    fn members(
+        &mut self,
+        close: u8,
+        depth: usize,
+        mut member: impl FnMut(&mut Self) -> bool,
+    ) -> Option<u64> {
+        if depth >= self.max_depth {
+            return None;
+        }
+        self.at += 1;
+        self.skip_space();
+        if self.peek() == Some(close) {
+            self.at += 1;
+            return Some(0);
+        }
+        let mut count = 0u64;
+        loop {
+            self.skip_space();
+            if !member(self) {
+                return None;
+            }
+            count += 1;
+            self.skip_space();
+            match self.peek()? {
+                b',' => self.at += 1,
+                c if c == close => {
+                    self.at += 1;
+                    return Some(count);
+                }
+                _ => return None,
+            }
+        }
     }
 
     fn array(&mut self, checks: &Checks, depth: usize) -> bool {
-        if depth >= self.max_depth {
-            return false;
-        }
-        self.at += 1;
         let item = checks.items.as_ref().unwrap_or(&Node::Any);
-        let mut len = 0u64;
-        self.skip_space();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-        } else {
-            loop {
-                self.skip_space();
-                if !self.value(item, depth + 1) {
-                    return false;
-                }
-                len += 1;
-                self.skip_space();
-                match self.peek() {
-                    Some(b',') => self.at += 1,
-                    Some(b']') => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return false,
-                }
-            }
-        }
+        let Some(len) = self.members(b']', depth, |c| c.value(item, depth + 1)) else {
+            return false;
+        };
         checks.min_items.is_none_or(|n| len >= n) && checks.max_items.is_none_or(|n| len <= n)
     }
 
     fn object(&mut self, checks: &Checks, depth: usize) -> bool {
-        if depth >= self.max_depth {
-            return false;
-        }
-        self.at += 1;
         let mut seen = 0u64;
         // Members as written. A repeated name is one member once parsed (the last one wins),
         // so this can only be more than the parsed count: sound for `maxProperties`, which is
         // why `minProperties` is outside the subset. Every occurrence of a name is checked
         // against its schema, so whichever the parse keeps is valid.
-        let mut members = 0u64;
-        self.skip_space();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-        } else {
-            loop {
-                self.skip_space();
-                if self.peek() != Some(b'"') {
-                    return false;
+        let members = self.members(b'}', depth, |c| {
+            // Names are matched by bytes, so an escaped one goes to the full parse.
+            let Some(name) = c.member_name().filter(|n| !n.contains(&b'\\')) else {
+                return false;
+            };
+            let schema = match checks.names.iter().find(|n| n.name.as_bytes() == name) {
+                Some(named) => {
+                    seen |= named.required_bit;
+                    named.schema.as_ref().unwrap_or(&checks.additional)
                 }
-                let Some(key) = self.plain_key() else {
-                    return false;
-                };
-                let schema = match checks.names.iter().find(|n| n.name.as_bytes() == key) {
-                    Some(named) => {
-                        seen |= named.required_bit;
-                        named.schema.as_ref().unwrap_or(&checks.additional)
-                    }
-                    None => &checks.additional,
-                };
-                self.skip_space();
-                if self.peek() != Some(b':') {
-                    return false;
-                }
-                self.at += 1;
-                self.skip_space();
-                if !self.value(schema, depth + 1) {
-                    return false;
-                }
-                members += 1;
-                self.skip_space();
-                match self.peek() {
-                    Some(b',') => self.at += 1,
-                    Some(b'}') => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return false,
-                }
-            }
-        }
+                None => &checks.additional,
+            };
+            c.value(schema, depth + 1)
+        });
+        let Some(members) = members else {
+            return false;
+        };
         seen == checks.required && checks.max_properties.is_none_or(|n| members <= n)
     }
 
@@ -534,44 +531,14 @@ impl Cursor<'_> {
             Some(b'f') => self.literal(b"false"),
             Some(b'"') => self.string().is_some(),
             Some(b'-' | b'0'..=b'9') => self.number_lexeme().is_some(),
-            Some(open @ (b'[' | b'{')) => {
-                if depth >= self.max_depth {
-                    return false;
-                }
-                let close = if open == b'[' { b']' } else { b'}' };
-                self.at += 1;
-                self.skip_space();
-                if self.peek() == Some(close) {
-                    self.at += 1;
-                    return true;
-                }
-                loop {
-                    self.skip_space();
-                    if open == b'{' {
-                        if self.peek() != Some(b'"') || self.string().is_none() {
-                            return false;
-                        }
-                        self.skip_space();
-                        if self.peek() != Some(b':') {
-                            return false;
-                        }
-                        self.at += 1;
-                        self.skip_space();
-                    }
-                    if !self.skip_value(depth + 1) {
-                        return false;
-                    }
-                    self.skip_space();
-                    match self.peek() {
-                        Some(b',') => self.at += 1,
-                        Some(c) if c == close => {
-                            self.at += 1;
-                            return true;
-                        }
-                        _ => return false,
-                    }
-                }
-            }
+            Some(b'[') => self
+                .members(b']', depth, |c| c.skip_value(depth + 1))
+                .is_some(),
+            Some(b'{') => self
+                .members(b'}', depth, |c| {
+                    c.member_name().is_some() && c.skip_value(depth + 1)
+                })
+                .is_some(),
             _ => false,
         }
     }
